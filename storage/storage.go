@@ -1,0 +1,128 @@
+// Package storage defines what xmppd keeps on disk, as domain interfaces.
+// Callers depend only on these interfaces; storage/sqlite is the embedded
+// default and storage/storagetest is the conformance suite that every
+// implementation must pass.
+//
+// JIDs are passed as strings in canonical (PRECIS-prepared) form: bare JIDs
+// as "local@domain". Implementations must not re-prepare or lowercase them.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound is returned when the requested record does not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrExists is returned when creating a record that already exists.
+	ErrExists = errors.New("storage: already exists")
+	// ErrQuotaExceeded is returned when a per-user limit would be passed.
+	ErrQuotaExceeded = errors.New("storage: quota exceeded")
+)
+
+// Store bundles every domain store of one backend.
+type Store interface {
+	Accounts() Accounts
+	Roster() Roster
+	Offline() Offline
+	Close() error
+}
+
+// SCRAMKeys are the RFC 5802 values kept for one hash; the password itself
+// is never stored.
+type SCRAMKeys struct {
+	Salt       []byte
+	Iterations int
+	StoredKey  []byte
+	ServerKey  []byte
+}
+
+// Account is one user of a local domain.
+type Account struct {
+	JID     string               // bare JID
+	Keys    map[string]SCRAMKeys // by hash name: "SHA-1", "SHA-256", "SHA-512"
+	Created time.Time
+	// LastLogout and LastStatus serve XEP-0012 last activity for an account
+	// with no available resource.
+	LastLogout time.Time
+	LastStatus string
+}
+
+// Accounts holds user accounts and their credentials.
+type Accounts interface {
+	// Create adds an account; ErrExists if it is already there.
+	Create(ctx context.Context, a Account) error
+	// Get returns an account; ErrNotFound if there is none.
+	Get(ctx context.Context, jid string) (Account, error)
+	// SetKeys replaces every stored key set (password change).
+	SetKeys(ctx context.Context, jid string, keys map[string]SCRAMKeys) error
+	// SetLast records the time and status of the last logout.
+	SetLast(ctx context.Context, jid string, t time.Time, status string) error
+	// Delete removes the account and everything the store keeps for it
+	// (roster, offline messages); ErrNotFound if there is none.
+	Delete(ctx context.Context, jid string) error
+	// List returns the bare JIDs of a domain's accounts, sorted; all domains when domain is "".
+	List(ctx context.Context, domain string) ([]string, error)
+}
+
+// Subscription is the RFC 6121 subscription state of a roster item.
+type Subscription string
+
+const (
+	SubNone Subscription = "none"
+	SubTo   Subscription = "to"
+	SubFrom Subscription = "from"
+	SubBoth Subscription = "both"
+)
+
+// RosterItem is one contact in a user's roster, with the pending and
+// pre-approval flags of RFC 6121 §3.1.
+type RosterItem struct {
+	JID          string // contact's bare JID
+	Name         string
+	Subscription Subscription
+	Ask          bool     // a subscription request to the contact is pending out
+	PendingIn    bool     // the contact asked to subscribe and was not answered
+	PendingInXML []byte   // the stored subscribe presence (for redelivery)
+	Approved     bool     // pre-approved (RFC 6121 §3.4)
+	Groups       []string // sorted, unique
+}
+
+// Roster holds rosters with a per-user version counter (XEP-0237): every
+// change increments the version of that user's roster.
+type Roster interface {
+	// Items returns every item (pending-in ones included) and the current version.
+	Items(ctx context.Context, owner string) ([]RosterItem, uint64, error)
+	// Item returns one item; ErrNotFound if there is none.
+	Item(ctx context.Context, owner, contact string) (RosterItem, error)
+	// Put creates or replaces an item and returns the new version.
+	Put(ctx context.Context, owner string, item RosterItem) (uint64, error)
+	// Remove deletes an item and returns the new version; ErrNotFound if there is none.
+	Remove(ctx context.Context, owner, contact string) (uint64, error)
+	// Version returns the current version (0 for an empty, never changed roster).
+	Version(ctx context.Context, owner string) (uint64, error)
+}
+
+// OfflineMessage is a message stored for an account with no available resource.
+type OfflineMessage struct {
+	Seq    int64     // store-assigned, increasing in arrival order
+	Stamp  time.Time // when the server received it (XEP-0203)
+	From   string    // full JID the message came from
+	Stanza []byte    // the raw message element
+}
+
+// Offline is the XEP-0160 store-and-forward queue.
+type Offline interface {
+	// Store appends a message; ErrQuotaExceeded when the user already holds
+	// limit messages (limit <= 0 means no limit). It returns when committed.
+	Store(ctx context.Context, owner string, m OfflineMessage, limit int) error
+	// List returns every stored message in arrival order.
+	List(ctx context.Context, owner string) ([]OfflineMessage, error)
+	// Delete removes the messages with Seq <= upTo (after they were handed
+	// to a session), so a crash between List and Delete loses nothing.
+	Delete(ctx context.Context, owner string, upTo int64) error
+	// Count returns how many messages are stored.
+	Count(ctx context.Context, owner string) (int, error)
+}
