@@ -1,0 +1,310 @@
+// Package c2s serves client-to-server XMPP streams (RFC 6120) over TCP with
+// STARTTLS, direct TLS (XEP-0368) and WebSocket (RFC 7395): stream
+// negotiation (TLS, SASL, resource binding), then our own stanza loop that
+// stamps every stanza and hands it to the router.
+//
+// Transports only frame bytes; a Session does not know which one it rides on.
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
+)
+
+// TLSMode says how a TCP listener secures its connections.
+type TLSMode int
+
+const (
+	StartTLS  TLSMode = iota // plain TCP, STARTTLS offered (RFC 6120 §5)
+	DirectTLS                // TLS from the first byte (XEP-0368)
+	NoTLS                    // plain TCP only (loopback benchmarks)
+)
+
+// Registrar answers XEP-0077 in-band registration iqs on a stream that has
+// not authenticated yet. It returns the reply element.
+type Registrar interface {
+	PreAuth(ctx context.Context, st *wire.Stanza, domain string, ip net.IP, secure bool) []byte
+	Enabled() bool
+}
+
+// ExtHandler handles a top-level non-stanza element on a bound session
+// (XEP-0198 <enable/>, <r/>, <a/> …).
+type ExtHandler func(ctx context.Context, s *Session, st *wire.Stanza) error
+
+// Options configure a Server.
+type Options struct {
+	Log      *slog.Logger
+	Router   *router.Router
+	Accounts storage.Accounts
+	// TLS serves certificates for every local domain; nil disables TLS.
+	TLS *tls.Config
+	// Certificate returns the leaf currently served (tls-server-end-point).
+	Certificate func() *x509.Certificate
+
+	RequireTLS     bool // no SASL before TLS
+	AllowPlain     bool // offer PLAIN (only over TLS unless RequireTLS is false)
+	ChannelBinding bool // offer SCRAM-*-PLUS
+
+	MaxStanza          int
+	NegotiationTimeout time.Duration
+	PingInterval       time.Duration
+	PingTimeout        time.Duration
+	WriteTimeout       time.Duration
+	OutboundQueue      int
+
+	MaxAuthFailures          int           // per stream, then policy-violation
+	FailureDelay             time.Duration // before answering a failed auth
+	IPFailuresPerMinute      int
+	AccountFailuresPerMinute int
+	MaxConnsPerIP            int
+	MaxSessionsPerAccount    int
+
+	Registrar Registrar
+	// Features returns extra stream features offered after authentication.
+	Features func() []byte
+	// Extensions handle non-stanza elements after binding, keyed by
+	// "namespace localname".
+	Extensions map[string]ExtHandler
+	// TrustedProxy reports whether a WebSocket request from addr arrived
+	// through a TLS-terminating proxy (so the stream counts as secure).
+	TrustedProxy func(r *http.Request) bool
+}
+
+// Server owns the c2s listeners and the sessions on them.
+type Server struct {
+	opts   Options
+	router *router.Router
+	log    *slog.Logger
+	limits *authLimiter
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	perIP     map[string]int
+	shutdown  bool
+	wg        sync.WaitGroup
+}
+
+// conn is one connection being served (negotiating or bound).
+type conn struct {
+	t    transport
+	sess *Session
+}
+
+// New returns a Server; fill zero options with defaults.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.MaxStanza <= 0 {
+		o.MaxStanza = 256 << 10
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.NegotiationTimeout, 30*time.Second)
+	def(&o.PingInterval, 60*time.Second)
+	def(&o.PingTimeout, 30*time.Second)
+	def(&o.WriteTimeout, 30*time.Second)
+	def(&o.FailureDelay, 0)
+	if o.OutboundQueue <= 0 {
+		o.OutboundQueue = 1000
+	}
+	if o.MaxAuthFailures <= 0 {
+		o.MaxAuthFailures = 3
+	}
+	if o.Extensions == nil {
+		o.Extensions = map[string]ExtHandler{}
+	}
+	srv := &Server{
+		opts:      o,
+		router:    o.Router,
+		log:       o.Log,
+		limits:    newAuthLimiter(o.IPFailuresPerMinute, o.AccountFailuresPerMinute),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		perIP:     make(map[string]int),
+	}
+	o.Router.HandleIQ("set", nsSession, router.ToServer|router.ToBare, func(c *router.Context) { c.Reply(nil) })
+	return srv
+}
+
+// Serve accepts connections on l until it is closed or Shutdown is called.
+func (srv *Server) Serve(l net.Listener, mode TLSMode) error {
+	srv.mu.Lock()
+	if srv.shutdown {
+		srv.mu.Unlock()
+		return net.ErrClosed
+	}
+	srv.listeners[l] = struct{}{}
+	srv.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			srv.mu.Lock()
+			stopped := srv.shutdown
+			srv.mu.Unlock()
+			if stopped {
+				return nil
+			}
+			return err
+		}
+		delay = 0
+		go srv.serveTCP(c, mode)
+	}
+}
+
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+// admit counts a connection from ip; false if over the per-IP limit.
+func (srv *Server) admit(c *conn) bool {
+	ip := hostOf(c.t.remoteAddr())
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.shutdown {
+		return false
+	}
+	if srv.opts.MaxConnsPerIP > 0 && srv.perIP[ip] >= srv.opts.MaxConnsPerIP {
+		return false
+	}
+	srv.perIP[ip]++
+	srv.conns[c] = struct{}{}
+	srv.wg.Add(1)
+	return true
+}
+
+func (srv *Server) release(c *conn) {
+	ip := hostOf(c.t.remoteAddr())
+	srv.mu.Lock()
+	if srv.perIP[ip]--; srv.perIP[ip] <= 0 {
+		delete(srv.perIP, ip)
+	}
+	delete(srv.conns, c)
+	srv.mu.Unlock()
+	srv.wg.Done()
+}
+
+func (srv *Server) serveTCP(nc net.Conn, mode TLSMode) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetKeepAlive(true)
+	}
+	t := &tcpTransport{conn: nc}
+	c := &conn{t: t}
+	if !srv.admit(c) {
+		// RFC 6120 §4.9.3.17: policy-violation, after a stream header.
+		_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, _ = nc.Write(append(wire.StreamHeader(wire.Header{Version: "1.0", NS: wire.NSClient}),
+			append(wire.StreamError("policy-violation", "Too many connections"), wire.StreamClose(false)...)...))
+		nc.Close()
+		return
+	}
+	defer srv.release(c)
+	if mode == DirectTLS {
+		if srv.opts.TLS == nil {
+			nc.Close()
+			return
+		}
+		tc := tls.Server(nc, srv.opts.TLS)
+		_ = nc.SetDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
+		if err := tc.Handshake(); err != nil {
+			srv.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+			nc.Close()
+			return
+		}
+		_ = nc.SetDeadline(time.Time{})
+		t.conn, t.tls = tc, tc
+	}
+	srv.serve(c, mode != NoTLS)
+}
+
+// Shutdown closes the listeners, ends every stream with <system-shutdown/>
+// and waits (until ctx ends) for the connections to finish.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.shutdown = true
+	for l := range srv.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(srv.conns))
+	for c := range srv.conns {
+		conns = append(conns, c)
+	}
+	srv.mu.Unlock()
+	for _, c := range conns {
+		if s := c.sessionOf(); s != nil {
+			s.Shutdown()
+		} else {
+			_ = c.t.writeBatch([][]byte{wire.StreamError("system-shutdown", ""), wire.StreamClose(c.t.framed())}, time.Now().Add(time.Second))
+			c.t.close()
+		}
+	}
+	done := make(chan struct{})
+	go func() { srv.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.t.close()
+		}
+		return ctx.Err()
+	}
+}
+
+var connMu sync.Mutex
+
+func (c *conn) sessionOf() *Session {
+	connMu.Lock()
+	defer connMu.Unlock()
+	return c.sess
+}
+
+func (c *conn) setSession(s *Session) {
+	connMu.Lock()
+	c.sess = s
+	connMu.Unlock()
+}
+
+// rescue hands messages that could not be written to the offline hooks, so a
+// dying connection loses none of what was queued for it.
+func (srv *Server) rescue(unsent [][]byte) {
+	for _, raw := range unsent {
+		st, err := wire.ParseElement(raw, wire.NSClient)
+		if err != nil || st.Kind != wire.KindMessage {
+			continue
+		}
+		srv.router.Requeue(context.Background(), st)
+	}
+}
+
+// Sessions returns the number of bound sessions on this server.
+func (srv *Server) Sessions() int { return srv.router.Count() }

@@ -1,0 +1,415 @@
+package router
+
+import (
+	"context"
+	"sync"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppd/xmppd/wire"
+)
+
+// Addr says to what kind of address a stanza was sent.
+type Addr uint8
+
+const (
+	ToServer Addr = 1 << iota // a local domain (no localpart)
+	ToBare                    // a local account's bare JID (or no 'to' on an iq)
+	ToFull                    // a full JID
+)
+
+// Context carries one stanza through routing and handlers.
+type Context struct {
+	context.Context
+	Router *Router
+	Stanza *wire.Stanza
+	// From is the stamped sender: a full JID for a client session.
+	From jid.JID
+	// To is the prepared destination. An iq with no 'to' from a client is
+	// addressed to the sender's bare JID (RFC 6120 §10.3.3).
+	To jid.JID
+	// Origin is the local session that sent the stanza (nil otherwise).
+	Origin Session
+}
+
+// Reply answers an iq get/set with a result carrying payload (may be empty).
+func (c *Context) Reply(payload []byte) {
+	st := c.Stanza
+	b := make([]byte, 0, 64+len(payload)+len(st.ID))
+	b = append(b, "<iq type='result' id='"...)
+	b = wire.AppendEscapedAttr(b, st.ID)
+	b = appendAddrs(b, c.To.String(), c.From.String())
+	if len(payload) == 0 {
+		b = append(b, "/>"...)
+	} else {
+		b = append(b, '>')
+		b = append(b, payload...)
+		b = append(b, "</iq>"...)
+	}
+	c.Router.sendTo(c, c.From, b)
+}
+
+// Error answers the stanza with a stanza error (RFC 6120 §8.3), unless the
+// stanza is itself an error.
+func (c *Context) Error(errType, cond, text string) {
+	if c.Stanza.Type == "error" {
+		return
+	}
+	st := *c.Stanza
+	st.From = c.From.String()
+	if st.To == "" {
+		st.To = c.To.String()
+	}
+	c.Router.sendTo(c, c.From, wire.ErrorReply(&st, errType, cond, text))
+}
+
+func appendAddrs(b []byte, from, to string) []byte {
+	if from != "" {
+		b = append(b, " from='"...)
+		b = wire.AppendEscapedAttr(b, from)
+		b = append(b, '\'')
+	}
+	if to != "" {
+		b = append(b, " to='"...)
+		b = wire.AppendEscapedAttr(b, to)
+		b = append(b, '\'')
+	}
+	return b
+}
+
+// sendTo delivers server-made bytes back toward j: straight to the origin
+// session when that is where j lives, else through the registry.
+func (r *Router) sendTo(c *Context, j jid.JID, raw []byte) {
+	if c.Origin != nil && c.Origin.JID().Equal(j) {
+		c.Origin.Send(raw)
+		return
+	}
+	r.DeliverRaw(j, raw)
+}
+
+// DeliverRaw hands server-made bytes to the local session(s) of j without
+// running hooks: one full JID, or every available resource of a bare one.
+func (r *Router) DeliverRaw(j jid.JID, raw []byte) {
+	bare := j.Bare().String()
+	if res := j.Resourcepart(); res != "" {
+		if s := r.Resource(bare, res); s != nil {
+			s.Send(raw)
+		}
+		return
+	}
+	for _, s := range r.Available(bare) {
+		s.Send(raw)
+	}
+}
+
+// Hook sees a stanza at one stage of routing; it returns true when it
+// consumed the stanza (routing stops).
+type Hook func(c *Context) bool
+
+// IQHandler answers an iq get or set (with c.Reply or c.Error).
+type IQHandler func(c *Context)
+
+type iqKey struct {
+	typ, ns string
+	addr    Addr
+}
+
+type handlers struct {
+	hmu       sync.RWMutex
+	iq        map[iqKey]IQHandler
+	outbound  [4][]Hook
+	inbound   [4][]Hook
+	offline   []Hook
+	features  map[Addr]map[string]struct{}
+	bound     []func(Session)
+	unbound   []func(Session)
+	available []func(Session)
+}
+
+func newHandlers() handlers {
+	return handlers{iq: make(map[iqKey]IQHandler), features: make(map[Addr]map[string]struct{})}
+}
+
+// HandleIQ registers h for iqs of type typ ("get" or "set") whose payload is
+// in namespace ns, sent to any of the addresses in addr.
+func (r *Router) HandleIQ(typ, ns string, addr Addr, h IQHandler) {
+	r.hmu.Lock()
+	defer r.hmu.Unlock()
+	for _, a := range []Addr{ToServer, ToBare, ToFull} {
+		if addr&a != 0 {
+			r.iq[iqKey{typ, ns, a}] = h
+		}
+	}
+}
+
+// AddFeature lists disco#info features for the server (ToServer) or for
+// accounts (ToBare).
+func (r *Router) AddFeature(addr Addr, features ...string) {
+	r.hmu.Lock()
+	defer r.hmu.Unlock()
+	for _, a := range []Addr{ToServer, ToBare} {
+		if addr&a == 0 {
+			continue
+		}
+		if r.features[a] == nil {
+			r.features[a] = make(map[string]struct{})
+		}
+		for _, f := range features {
+			r.features[a][f] = struct{}{}
+		}
+	}
+}
+
+// Features returns the sorted disco#info features for addr.
+func (r *Router) Features(addr Addr) []string {
+	r.hmu.RLock()
+	defer r.hmu.RUnlock()
+	return sortedKeys(r.features[addr])
+}
+
+// OnOutbound adds a hook for stanzas of kind sent by local sessions, run
+// after stamping and before routing (presence broadcast, subscriptions).
+func (r *Router) OnOutbound(kind wire.Kind, h Hook) {
+	r.hmu.Lock()
+	r.outbound[kind] = append(r.outbound[kind], h)
+	r.hmu.Unlock()
+}
+
+// OnInbound adds a hook for stanzas of kind addressed to a local account
+// (bare or full JID), run before delivery.
+func (r *Router) OnInbound(kind wire.Kind, h Hook) {
+	r.hmu.Lock()
+	r.inbound[kind] = append(r.inbound[kind], h)
+	r.hmu.Unlock()
+}
+
+// OnOffline adds a hook for chat and normal messages to an existing local
+// account with no available resource that takes them.
+func (r *Router) OnOffline(h Hook) {
+	r.hmu.Lock()
+	r.offline = append(r.offline, h)
+	r.hmu.Unlock()
+}
+
+// OnBound, OnUnbound and OnAvailable add session lifecycle callbacks.
+func (r *Router) OnBound(f func(Session)) { r.hmu.Lock(); r.bound = append(r.bound, f); r.hmu.Unlock() }
+func (r *Router) OnUnbound(f func(Session)) {
+	r.hmu.Lock()
+	r.unbound = append(r.unbound, f)
+	r.hmu.Unlock()
+}
+func (r *Router) OnAvailable(f func(Session)) {
+	r.hmu.Lock()
+	r.available = append(r.available, f)
+	r.hmu.Unlock()
+}
+
+// SessionBound, SessionUnbound and SessionAvailable are called by session
+// code to run the lifecycle callbacks.
+func (r *Router) SessionBound(s Session)     { r.run(r.bound, s) }
+func (r *Router) SessionUnbound(s Session)   { r.run(r.unbound, s) }
+func (r *Router) SessionAvailable(s Session) { r.run(r.available, s) }
+
+func (r *Router) run(fs []func(Session), s Session) {
+	r.hmu.RLock()
+	fs = fs[:len(fs):len(fs)]
+	r.hmu.RUnlock()
+	for _, f := range fs {
+		f(s)
+	}
+}
+
+func (r *Router) hooks(list []Hook) []Hook {
+	r.hmu.RLock()
+	defer r.hmu.RUnlock()
+	return list[:len(list):len(list)]
+}
+
+func runHooks(hs []Hook, c *Context) bool {
+	for _, h := range hs {
+		if h(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Route delivers a stamped stanza by RFC 6121 §8.
+func (r *Router) Route(c *Context) {
+	st := c.Stanza
+	if c.Origin != nil && runHooks(r.hooks(r.outbound[st.Kind]), c) {
+		return
+	}
+	to := c.To
+	if to.Domainpart() == "" { // no 'to'
+		switch st.Kind {
+		case wire.KindPresence:
+			return // broadcast is the presence module's outbound hook
+		default:
+			to = c.From.Bare()
+			c.To = to
+		}
+	}
+	if !r.isLocal(to.Domainpart()) {
+		r.routeRemote(c)
+		return
+	}
+	if to.Localpart() == "" {
+		r.routeServer(c)
+		return
+	}
+	if runHooks(r.hooks(r.inbound[st.Kind]), c) {
+		return
+	}
+	if to.Resourcepart() == "" {
+		r.routeBare(c)
+	} else {
+		r.routeFull(c)
+	}
+}
+
+func (r *Router) routeRemote(c *Context) {
+	// Federation (s2s/) plugs in here.
+	if c.Stanza.Kind != wire.KindPresence {
+		c.Error("cancel", "remote-server-not-found", "")
+	}
+}
+
+func (r *Router) routeServer(c *Context) {
+	st := c.Stanza
+	if st.Kind != wire.KindIQ {
+		return // messages and presence to the server itself are not served
+	}
+	if c.To.Resourcepart() != "" {
+		c.Error("cancel", "service-unavailable", "")
+		return
+	}
+	r.handleIQ(c, ToServer)
+}
+
+func (r *Router) handleIQ(c *Context, addr Addr) {
+	st := c.Stanza
+	switch st.Type {
+	case "get", "set":
+	case "result", "error":
+		return // answers to the server: whoever asked tracks them
+	default:
+		c.Error("modify", "bad-request", "")
+		return
+	}
+	if st.PayloadNS == "" {
+		c.Error("modify", "bad-request", "iq get/set needs exactly one payload")
+		return
+	}
+	r.hmu.RLock()
+	h := r.iq[iqKey{st.Type, st.PayloadNS, addr}]
+	r.hmu.RUnlock()
+	if h == nil {
+		c.Error("cancel", "service-unavailable", "")
+		return
+	}
+	h(c)
+}
+
+func (r *Router) routeBare(c *Context) {
+	st := c.Stanza
+	bare := c.To.String()
+	if !r.accounts.Exists(c, bare) {
+		if st.Kind != wire.KindPresence {
+			c.Error("cancel", "service-unavailable", "")
+		}
+		return
+	}
+	switch st.Kind {
+	case wire.KindIQ:
+		r.handleIQ(c, ToBare)
+	case wire.KindPresence:
+		if st.Type == "" || st.Type == "unavailable" {
+			for _, s := range r.Available(bare) {
+				s.Send(st.Raw)
+			}
+		}
+	case wire.KindMessage:
+		r.deliverMessage(c, bare)
+	}
+}
+
+// deliverMessage applies RFC 6121 §8.5.2.1 to a message for an existing account.
+func (r *Router) deliverMessage(c *Context, bare string) {
+	st := c.Stanza
+	switch st.Type {
+	case "error":
+		return
+	case "groupchat":
+		c.Error("cancel", "service-unavailable", "")
+		return
+	}
+	var best []Session
+	for _, s := range r.Available(bare) {
+		if s.Priority() >= 0 {
+			best = append(best, s)
+		}
+	}
+	delivered := false
+	for _, s := range best {
+		if s.Send(st.Raw) {
+			delivered = true
+		}
+	}
+	if delivered || st.Type == "headline" {
+		return
+	}
+	if runHooks(r.hooks(r.offline), c) {
+		return
+	}
+	c.Error("cancel", "service-unavailable", "")
+}
+
+func (r *Router) routeFull(c *Context) {
+	st := c.Stanza
+	bare, res := c.To.Bare().String(), c.To.Resourcepart()
+	if s := r.Resource(bare, res); s != nil {
+		if !s.Send(st.Raw) && st.Kind == wire.KindIQ {
+			c.Error("wait", "resource-constraint", "")
+		}
+		return
+	}
+	switch st.Kind {
+	case wire.KindIQ:
+		c.Error("cancel", "service-unavailable", "")
+	case wire.KindMessage:
+		switch st.Type {
+		case "", "normal", "chat":
+			c.To = c.To.Bare()
+			if !r.accounts.Exists(c, bare) {
+				c.Error("cancel", "service-unavailable", "")
+				return
+			}
+			r.deliverMessage(c, bare)
+		case "groupchat":
+			c.Error("cancel", "service-unavailable", "")
+		}
+	}
+}
+
+// NewContext is a convenience for code that routes server-made stanzas.
+func (r *Router) NewContext(ctx context.Context, st *wire.Stanza, from, to jid.JID, origin Session) *Context {
+	return &Context{Context: ctx, Router: r, Stanza: st, From: from, To: to, Origin: origin}
+}
+
+// Requeue gives a message that a session could not write to the offline
+// hooks (a dying connection, a full queue at shutdown).
+func (r *Router) Requeue(ctx context.Context, st *wire.Stanza) {
+	if st.Kind != wire.KindMessage || !(st.Type == "" || st.Type == "normal" || st.Type == "chat") {
+		return
+	}
+	from, err1 := jid.Parse(st.From)
+	to, err2 := jid.Parse(st.To)
+	if err1 != nil || err2 != nil || to.Localpart() == "" {
+		return
+	}
+	c := &Context{Context: ctx, Router: r, Stanza: st, From: from, To: to.Bare()}
+	if !runHooks(r.hooks(r.offline), c) {
+		r.log.Warn("message lost: no offline storage took it", "to", st.To)
+	}
+}

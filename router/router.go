@@ -1,0 +1,198 @@
+// Package router knows where every local session is and delivers stanzas by
+// the rules of RFC 6121 §8: to the server, to a bare JID, to a full JID, for
+// accounts that exist or not, with resources available or not.
+//
+// It sits between the sessions (c2s/, later s2s/) and the modules: sessions
+// hand it stamped stanzas; modules register IQ handlers and hooks on it, and
+// disco#info is computed from what they registered. The interface a clustered
+// router must provide is Router's exported method set.
+package router
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppd/xmppd/wire"
+)
+
+// Session is what the router needs of a live, bound session.
+type Session interface {
+	// JID is the bound full JID.
+	JID() jid.JID
+	// Send queues raw bytes of one complete element for the session's
+	// peer. It never blocks; it returns false if the session is gone or its
+	// queue is full.
+	Send(raw []byte) bool
+	// Presence is the session's last broadcast presence (nil until initial
+	// presence, and after unavailable).
+	Presence() *wire.Stanza
+	// Priority of the last broadcast presence.
+	Priority() int
+	// SetPresence records the broadcast presence (nil: unavailable).
+	SetPresence(p *wire.Stanza, priority int)
+	// Interested reports whether the client requested the roster (RFC 6121 §2.1.6).
+	Interested() bool
+	// SetInterested marks that the client requested the roster.
+	SetInterested()
+	// Replace ends the session because another one bound the same full JID
+	// (stream error <conflict/>).
+	Replace()
+}
+
+// Accounts tells whether a local account exists.
+type Accounts interface {
+	Exists(ctx context.Context, bare string) bool
+}
+
+// Router is the local session registry and delivery engine.
+type Router struct {
+	log      *slog.Logger
+	accounts Accounts
+	isLocal  func(domain string) bool
+
+	mu       sync.RWMutex
+	sessions map[string][]Session // bare JID → bound sessions
+
+	handlers
+}
+
+// New returns a Router for the local domains isLocal accepts.
+func New(log *slog.Logger, isLocal func(string) bool, accounts Accounts) *Router {
+	return &Router{
+		log:      log,
+		accounts: accounts,
+		isLocal:  isLocal,
+		sessions: make(map[string][]Session),
+		handlers: newHandlers(),
+	}
+}
+
+// IsLocal reports whether domain is served here.
+func (r *Router) IsLocal(domain string) bool { return r.isLocal(domain) }
+
+// Bind registers s under its full JID. A session already bound to the same
+// full JID is returned (the caller replaces it).
+func (r *Router) Bind(s Session) (old Session) {
+	j := s.JID()
+	bare, res := j.Bare().String(), j.Resourcepart()
+	r.mu.Lock()
+	list := r.sessions[bare]
+	for i, o := range list {
+		if o.JID().Resourcepart() == res {
+			old = o
+			list[i] = s
+			r.mu.Unlock()
+			return old
+		}
+	}
+	r.sessions[bare] = append(list, s)
+	r.mu.Unlock()
+	return nil
+}
+
+// Unbind removes s (if it is still the one bound under its JID).
+func (r *Router) Unbind(s Session) {
+	bare := s.JID().Bare().String()
+	r.mu.Lock()
+	list := r.sessions[bare]
+	for i, o := range list {
+		if o == s {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(r.sessions, bare)
+	} else {
+		r.sessions[bare] = list
+	}
+	r.mu.Unlock()
+}
+
+// Resources returns the sessions bound for a bare JID (a copy).
+func (r *Router) Resources(bare string) []Session {
+	r.mu.RLock()
+	list := r.sessions[bare]
+	out := make([]Session, len(list))
+	copy(out, list)
+	r.mu.RUnlock()
+	return out
+}
+
+// Resource returns the session bound to a full JID, or nil.
+func (r *Router) Resource(bare, resource string) Session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, s := range r.sessions[bare] {
+		if s.JID().Resourcepart() == resource {
+			return s
+		}
+	}
+	return nil
+}
+
+// Available returns the bound sessions of bare that have sent available presence.
+func (r *Router) Available(bare string) []Session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Session
+	for _, s := range r.sessions[bare] {
+		if s.Presence() != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Count returns the number of bound sessions.
+func (r *Router) Count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, l := range r.sessions {
+		n += len(l)
+	}
+	return n
+}
+
+// Each calls fn for every bound session (a snapshot).
+func (r *Router) Each(fn func(Session)) {
+	r.mu.RLock()
+	all := make([]Session, 0, len(r.sessions))
+	for _, l := range r.sessions {
+		all = append(all, l...)
+	}
+	r.mu.RUnlock()
+	for _, s := range all {
+		fn(s)
+	}
+}
+
+// AccountExists reports whether bare is a local account.
+func (r *Router) AccountExists(ctx context.Context, bare string) bool {
+	return r.accounts.Exists(ctx, bare)
+}
+
+// sortedKeys is used by disco to keep features ordered.
+func sortedKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// splitJID cuts a prepared JID string into bare and resource without
+// re-preparing it.
+func splitJID(s string) (bare, resource string) {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
