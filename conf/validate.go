@@ -67,6 +67,18 @@ func (c *Config) validate(skip map[string]bool) Errors {
 	return v.errs
 }
 
+// atLine returns " (WORD at line N)" for key, or "" without a file.
+func (c *Config) atLine(word, key string) string {
+	p := c.src.position(key)
+	if p.Line == 0 {
+		return ""
+	}
+	if word != "" {
+		word += " "
+	}
+	return fmt.Sprintf(" (%sat line %d)", word, p.Line)
+}
+
 // sortErrors puts errors in file order (stable, so errors on one line keep
 // the order they were found in).
 func sortErrors(errs Errors) {
@@ -126,8 +138,7 @@ func (v *validator) hosts() {
 			continue
 		}
 		if j, dup := first[h]; dup {
-			v.errorf(key, "host %q is listed twice (first at line %d)", h,
-				c.src.position(fmt.Sprintf("xmppd/hosts/host[%d]", j)).Line)
+			v.errorf(key, "host %q is listed twice%s", h, c.atLine("first", fmt.Sprintf("xmppd/hosts/host[%d]", j)))
 			continue
 		}
 		first[h] = i
@@ -189,7 +200,7 @@ func (v *validator) listeners() {
 		}
 		if prev, dup := used[addr]; dup {
 			p, _ := displayKey(prev)
-			v.errorf(key+"@address", "%s is already used by %s (line %d)", addr, p, c.src.position(prev).Line)
+			v.errorf(key+"@address", "%s is already used by %s%s", addr, p, c.atLine("", prev))
 			return
 		}
 		used[addr] = key
