@@ -3,6 +3,9 @@ package wire
 import (
 	"errors"
 	"io"
+	"math/bits"
+	"sync"
+	"unicode/utf8"
 )
 
 // Header is a stream opening: <stream:stream …> on TCP, <open …/> on WebSocket.
@@ -27,23 +30,1040 @@ type Error struct {
 
 func (e *Error) Error() string { return "wire: " + e.Condition + ": " + e.Text }
 
+func notWellFormed(text string) *Error { return &Error{"not-well-formed", text} }
+
+// DefaultMaxStanza is the limit NewReader uses when given maxStanza <= 0.
+const DefaultMaxStanza = 256 << 10
+
+// smallBuf is the size of the buffer an idle Reader holds.
+const smallBuf = 512
+
+// maxRef bounds an entity or character reference ("&#x10FFFF;" is 10 bytes;
+// leading zeros are legal, so leave room).
+const maxRef = 32
+
 // Reader splits a stream into top-level elements.
+//
+// It is a hand-written incremental state machine: every byte is looked at
+// once, whatever the read sizes, and an element is kept in the buffer until
+// it is complete, so the buffer grows only up to the size limit and goes
+// back to a small one once a big element has been consumed.
 type Reader struct {
-	_ struct{}
+	src    io.Reader
+	srcErr error // pending error from src, returned once buffered data is used up
+	err    error // sticky: *Error or ErrStreamEnd
+
+	buf   []byte  // buf[r:w] is unread input
+	small []byte  // the Reader's own small buffer
+	big   *[]byte // pooled buffer in use while a large element is read (nil otherwise)
+	r, w  int
+	max   int
+
+	// stream state, set by Header
+	inStream bool
+	framed   bool
+	single   bool   // ParseElement: no stream around the element
+	ns       string // content namespace
+	endName  string // qualified name that ends the stream ("stream:stream")
+	ctx      *nsContext
+
+	sc      scanner
+	scratch []byte // envelope strings are built here, then copied in one string
 }
 
+// scanner is the state of the element being scanned. Offsets are relative
+// to Reader.r, where the element starts, so compacting the buffer moves
+// nothing here.
+type scanner struct {
+	st       uint8
+	p        int // next byte to look at
+	depth    int // open elements
+	mark     int // start of the current name, reference or markup
+	tagStart int // '<' of the current tag
+	quote    byte
+	space    bool  // whitespace seen since the last name or value in a tag
+	xmlnsAt  bool  // the attribute being read is a prefixed namespace declaration
+	valStart int   // first byte of the current attribute value
+	refRet   uint8 // state to return to after a reference
+	name     [2]int32
+	stack    []int32 // open element names as (offset, length) pairs
+	attrs    []int32 // attribute names of the current tag, (offset, length) pairs
+	attrSet  map[string]struct{}
+	rootEnd  int // just after the root start tag's '>'
+	child    int // '<' of the root's first child element, 0 if none yet
+	header   bool
+	empty    bool // the header tag was an empty element (<open/>)
+}
+
+const (
+	sLT            = iota // after '<'
+	sStartName            // in an element name
+	sInTag                // in a start tag, between attributes
+	sAttrName             // in an attribute name
+	sAfterAttrName        // expecting '='
+	sBeforeValue          // expecting a quote
+	sAttrValue            // in a quoted value
+	sEmptyTag             // after '/' in a start tag
+	sText                 // character data inside an element
+	sRef                  // in an entity or character reference
+	sEndName              // in an end tag's name
+	sAfterEndName         // expecting '>' after an end tag's name
+	sBang                 // after "<!"
+	sCDATA                // in a CDATA section
+)
+
+var errNeedStart = errors.New("wire: Next called before Header")
+
 // NewReader returns a Reader over r that refuses top-level elements larger
-// than maxStanza bytes with a policy-violation Error.
-func NewReader(r io.Reader, maxStanza int) *Reader { panic("unimplemented") }
+// than maxStanza bytes with a policy-violation Error. maxStanza <= 0 means
+// DefaultMaxStanza. The stream header is held to the same limit.
+func NewReader(r io.Reader, maxStanza int) *Reader {
+	if maxStanza <= 0 {
+		maxStanza = DefaultMaxStanza
+	}
+	rd := &Reader{src: r, max: maxStanza}
+	rd.small = make([]byte, smallBuf)
+	rd.buf = rd.small
+	return rd
+}
 
 // Reset makes the Reader read a fresh stream from r (after STARTTLS, or a
 // SASL success restart) and drops anything buffered.
-func (r *Reader) Reset(src io.Reader) { panic("unimplemented") }
+func (r *Reader) Reset(src io.Reader) {
+	r.releaseBig()
+	if r.small == nil {
+		r.small = make([]byte, smallBuf)
+	}
+	r.buf = r.small
+	r.src = src
+	r.srcErr, r.err = nil, nil
+	r.r, r.w = 0, 0
+	r.inStream, r.framed = false, false
+	r.ns, r.endName, r.ctx = "", "", nil
+	r.resetScan()
+	r.trimScratch()
+}
 
-// Header reads an optional XML declaration and the stream header.
-func (r *Reader) Header() (Header, error) { panic("unimplemented") }
+func (r *Reader) resetScan() {
+	s := &r.sc
+	stack, attrs := s.stack[:0], s.attrs[:0]
+	if cap(stack) > 256 {
+		stack = nil
+	}
+	if cap(attrs) > 256 {
+		attrs = nil
+	}
+	*s = scanner{stack: stack, attrs: attrs}
+}
+
+func (r *Reader) trimScratch() {
+	if cap(r.scratch) > 1024 {
+		r.scratch = nil
+	}
+}
+
+// bufPools holds large read buffers by power-of-two size class, so that
+// memory for big elements is shared between sessions.
+var bufPools [40]sync.Pool
+
+func getBuf(size int) *[]byte {
+	c := bits.Len(uint(size - 1))
+	if p, _ := bufPools[c].Get().(*[]byte); p != nil {
+		return p
+	}
+	b := make([]byte, 1<<c)
+	return &b
+}
+
+func (r *Reader) releaseBig() {
+	if r.big != nil {
+		c := bits.Len(uint(len(*r.big) - 1))
+		bufPools[c].Put(r.big)
+		r.big = nil
+	}
+}
+
+// fill reads more input into the buffer, compacting or growing it first.
+func (r *Reader) fill() {
+	if r.r > 0 && (r.r == r.w || len(r.buf)-r.w < len(r.buf)/4) {
+		copy(r.buf, r.buf[r.r:r.w])
+		r.w -= r.r
+		r.r = 0
+	}
+	if r.w == len(r.buf) {
+		size := 2 * len(r.buf)
+		if limit := r.max + 1; size > limit {
+			size = limit
+		}
+		if size <= len(r.buf) {
+			size = len(r.buf) + 1
+		}
+		nb := getBuf(size)
+		copy(*nb, r.buf[:r.w])
+		r.releaseBig()
+		r.big = nb
+		r.buf = *nb
+	}
+	for tries := 0; ; tries++ {
+		n, err := r.src.Read(r.buf[r.w:])
+		if n < 0 || n > len(r.buf)-r.w {
+			r.srcErr = errors.New("wire: invalid Read count")
+			return
+		}
+		r.w += n
+		if err != nil {
+			r.srcErr = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+		if tries >= 100 {
+			r.srcErr = io.ErrNoProgress
+			return
+		}
+	}
+}
+
+// consumed drops the first n unread bytes and returns to the small buffer
+// when nothing is left.
+func (r *Reader) consumed(n int) {
+	r.r += n
+	r.resetScan()
+	if r.r == r.w && !r.single {
+		r.r, r.w = 0, 0
+		if r.big != nil {
+			r.releaseBig()
+			r.buf = r.small
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+func isNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '_' || c == ':' || c == '.' || c == '-' || c >= utf8.RuneSelf
+}
+
+// skipSpace consumes whitespace between top-level elements.
+func (r *Reader) skipSpace() {
+	for r.r < r.w && isSpace(r.buf[r.r]) {
+		r.r++
+	}
+	if r.r == r.w && !r.single {
+		r.r, r.w = 0, 0
+		if r.big != nil {
+			r.releaseBig()
+			r.buf = r.small
+		}
+	}
+}
+
+// fail records a sticky error.
+func (r *Reader) fail(err error) error {
+	r.err = err
+	return err
+}
+
+// eofErr is what an input that ends inside an element becomes.
+func (r *Reader) eofErr(err error) error {
+	if r.single {
+		return r.fail(notWellFormed("unexpected end of input"))
+	}
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// takeSrcErr returns the pending read error once.
+func (r *Reader) takeSrcErr() error {
+	err := r.srcErr
+	if !r.single {
+		r.srcErr = nil
+	}
+	return err
+}
+
+// Header reads an optional XML declaration and the stream header:
+// <stream:stream> with its prefix bound to the streams namespace and a
+// jabber:client or jabber:server default namespace, or the RFC 7395
+// <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>.
+func (r *Reader) Header() (Header, error) {
+	if r.err != nil {
+		return Header{}, r.err
+	}
+	if r.inStream {
+		return Header{}, errors.New("wire: Header called twice; call Reset first")
+	}
+	for {
+		done, err := r.headerStep()
+		if err != nil {
+			return Header{}, r.fail(err)
+		}
+		if done {
+			break
+		}
+		if r.srcErr != nil {
+			if r.r == r.w && r.sc.p == 0 {
+				return Header{}, r.takeSrcErr()
+			}
+			return Header{}, r.eofErr(r.takeSrcErr())
+		}
+		r.fill()
+	}
+	b := r.buf[r.r : r.r+r.sc.p]
+	h, err := r.parseHeader(b, r.sc.empty)
+	if err != nil {
+		return Header{}, r.fail(err)
+	}
+	r.consumed(len(b))
+	r.inStream = true
+	return h, nil
+}
+
+// headerStep advances through the BOM, whitespace, XML declaration and the
+// stream tag as far as the buffered input allows.
+func (r *Reader) headerStep() (bool, error) {
+	s := &r.sc
+	if s.p == 0 {
+		// Before the stream tag: a byte order mark, whitespace, and one
+		// XML declaration are allowed.
+		for {
+			b := r.buf[r.r:r.w]
+			if len(b) == 0 {
+				return false, nil
+			}
+			switch {
+			case b[0] == 0xEF:
+				if len(b) < 3 {
+					return false, nil
+				}
+				if b[1] != 0xBB || b[2] != 0xBF {
+					return false, notWellFormed("invalid byte before the stream header")
+				}
+				r.r += 3
+				continue
+			case isSpace(b[0]):
+				r.skipSpace()
+				continue
+			case b[0] != '<':
+				return false, notWellFormed("expected a stream header")
+			}
+			if len(b) < 2 {
+				return false, nil
+			}
+			if b[1] != '?' {
+				break
+			}
+			if s.header {
+				return false, &Error{"restricted-xml", "processing instruction"}
+			}
+			if len(b) < 6 {
+				return false, nil
+			}
+			if string(b[2:5]) != "xml" || !isSpace(b[5]) {
+				return false, &Error{"restricted-xml", "processing instruction"}
+			}
+			// find "?>" within the limit
+			end := -1
+			lim := len(b)
+			if lim > r.max {
+				lim = r.max
+			}
+			for i := 6 + s.mark; i+1 < lim; i++ {
+				if b[i] == '?' && b[i+1] == '>' {
+					end = i
+					break
+				}
+			}
+			if end < 0 {
+				if len(b) >= r.max {
+					return false, &Error{"policy-violation", "XML declaration too long"}
+				}
+				if lim > 7 {
+					s.mark = lim - 7 // resume the search here
+				}
+				return false, nil
+			}
+			if err := checkDecl(b[5:end]); err != nil {
+				return false, err
+			}
+			r.r += end + 2
+			s.mark = 0
+			s.header = true // the declaration has been seen
+		}
+		s.header = true
+		s.st = sLT
+		s.p = 1
+		s.tagStart = 0
+	}
+	return r.scan()
+}
 
 // Next returns the next top-level element. Whitespace between elements is
 // skipped (whitespace keepalives). The returned Stanza and its Raw are owned
 // by the caller.
-func (r *Reader) Next() (*Stanza, error) { panic("unimplemented") }
+//
+// At the end of the stream Next returns ErrStreamEnd; when the input ends
+// between elements it returns io.EOF, inside one io.ErrUnexpectedEOF (or
+// the reader's error). A malformed stream gives a *Error, which is sticky.
+func (r *Reader) Next() (*Stanza, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if !r.inStream {
+		return nil, errNeedStart
+	}
+	for {
+		if r.sc.p == 0 {
+			r.skipSpace()
+			if r.r < r.w {
+				if r.buf[r.r] != '<' {
+					return nil, r.fail(notWellFormed("character data at stream level"))
+				}
+				r.sc.st = sLT
+				r.sc.p = 1
+			}
+		}
+		if r.sc.p > 0 {
+			done, err := r.scan()
+			if err != nil {
+				if err == ErrStreamEnd {
+					r.consumed(r.sc.p)
+				}
+				return nil, r.fail(err)
+			}
+			if done {
+				n := r.sc.p
+				st, err := r.envelope(r.buf[r.r : r.r+n])
+				if err != nil {
+					return nil, r.fail(err)
+				}
+				r.consumed(n)
+				if r.framed && st.Name == "close" && st.NS == NSFraming {
+					return nil, r.fail(ErrStreamEnd)
+				}
+				return st, nil
+			}
+		}
+		if r.srcErr != nil {
+			if r.sc.p == 0 {
+				return nil, r.takeSrcErr()
+			}
+			return nil, r.eofErr(r.takeSrcErr())
+		}
+		r.fill()
+	}
+}
+
+// scan runs the state machine over the buffered bytes of the current
+// element. It reports true when the element (or, in header mode, the stream
+// tag) is complete, with r.sc.p just after it.
+func (r *Reader) scan() (bool, error) {
+	s := &r.sc
+	b := r.buf[r.r:r.w]
+	lim := len(b)
+	if lim > r.max {
+		lim = r.max
+	}
+	b = b[:lim]
+	p := s.p
+loop:
+	for p < lim {
+		switch s.st {
+		case sText:
+			for p < lim {
+				c := b[p]
+				if c >= 0x20 && c < utf8.RuneSelf {
+					switch c {
+					case '<':
+						s.tagStart = p
+						s.st = sLT
+						p++
+						continue loop
+					case '&':
+						s.mark = p
+						s.refRet = sText
+						s.st = sRef
+						p++
+						continue loop
+					case '>':
+						if p >= 2 && b[p-1] == ']' && b[p-2] == ']' {
+							return false, notWellFormed("]]> in character data")
+						}
+					}
+					p++
+					continue
+				}
+				n, err := charAt(b, p)
+				if err != nil {
+					return false, err
+				}
+				if n == 0 {
+					break loop
+				}
+				p += n
+			}
+
+		case sLT:
+			c := b[p]
+			switch {
+			case c == '/':
+				p++
+				s.mark = p
+				s.st = sEndName
+			case c == '!':
+				p++
+				s.st = sBang
+			case c == '?':
+				return false, &Error{"restricted-xml", "processing instruction"}
+			case isNameByte(c):
+				s.mark = p
+				s.st = sStartName
+				if s.depth == 1 && s.child == 0 {
+					s.child = s.tagStart
+				}
+			default:
+				return false, notWellFormed("invalid character after '<'")
+			}
+
+		case sStartName:
+			for p < lim && isNameByte(b[p]) {
+				p++
+			}
+			if p == lim {
+				break loop
+			}
+			name := b[s.mark:p]
+			if !validQName(name) || hasPrefix(name, "xmlns:") {
+				return false, notWellFormed("invalid element name")
+			}
+			s.name = [2]int32{int32(s.mark), int32(p - s.mark)}
+			s.attrs = s.attrs[:0]
+			s.attrSet = nil
+			s.space = false
+			s.st = sInTag
+
+		case sInTag:
+			c := b[p]
+			switch {
+			case isSpace(c):
+				s.space = true
+				p++
+			case c == '>':
+				p++
+				s.stack = append(s.stack, s.name[0], s.name[1])
+				s.depth++
+				s.st = sText
+				if s.depth == 1 {
+					s.rootEnd = p
+					if s.header {
+						s.p = p
+						return true, nil
+					}
+				}
+			case c == '/':
+				p++
+				s.st = sEmptyTag
+			case isNameByte(c):
+				if !s.space {
+					return false, notWellFormed("missing whitespace before attribute")
+				}
+				s.mark = p
+				s.st = sAttrName
+			default:
+				return false, notWellFormed("invalid character in tag")
+			}
+
+		case sAttrName:
+			for p < lim && isNameByte(b[p]) {
+				p++
+			}
+			if p == lim {
+				break loop
+			}
+			name := b[s.mark:p]
+			if !validQName(name) || string(name) == "xmlns:xmlns" {
+				return false, notWellFormed("invalid attribute name")
+			}
+			if r.duplicateAttr(b, s.mark, p) {
+				return false, notWellFormed("duplicate attribute")
+			}
+			s.xmlnsAt = hasPrefix(name, "xmlns:")
+			s.st = sAfterAttrName
+
+		case sAfterAttrName:
+			c := b[p]
+			switch {
+			case isSpace(c):
+				p++
+			case c == '=':
+				p++
+				s.st = sBeforeValue
+			default:
+				return false, notWellFormed("attribute without value")
+			}
+
+		case sBeforeValue:
+			c := b[p]
+			switch {
+			case isSpace(c):
+				p++
+			case c == '\'' || c == '"':
+				p++
+				s.quote = c
+				s.valStart = p
+				s.st = sAttrValue
+			default:
+				return false, notWellFormed("unquoted attribute value")
+			}
+
+		case sAttrValue:
+			for p < lim {
+				c := b[p]
+				if c >= 0x20 && c < utf8.RuneSelf {
+					switch c {
+					case s.quote:
+						if s.xmlnsAt && p == s.valStart {
+							return false, notWellFormed("empty namespace name for a prefix")
+						}
+						p++
+						s.space = false
+						s.st = sInTag
+						continue loop
+					case '<':
+						return false, notWellFormed("'<' in attribute value")
+					case '&':
+						s.mark = p
+						s.refRet = sAttrValue
+						s.st = sRef
+						p++
+						continue loop
+					}
+					p++
+					continue
+				}
+				n, err := charAt(b, p)
+				if err != nil {
+					return false, err
+				}
+				if n == 0 {
+					break loop
+				}
+				p += n
+			}
+
+		case sEmptyTag:
+			if b[p] != '>' {
+				return false, notWellFormed("expected '>' after '/'")
+			}
+			p++
+			if s.depth == 0 {
+				s.rootEnd = p
+				s.p = p
+				s.empty = true
+				return true, nil
+			}
+			s.st = sText
+
+		case sRef:
+			for p < lim {
+				c := b[p]
+				if c == ';' {
+					if !validRef(b[s.mark+1 : p]) {
+						return false, notWellFormed("invalid entity or character reference")
+					}
+					p++
+					s.st = s.refRet
+					continue loop
+				}
+				if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '#') {
+					return false, notWellFormed("invalid entity or character reference")
+				}
+				p++
+				if p-s.mark > maxRef {
+					return false, notWellFormed("entity or character reference too long")
+				}
+			}
+
+		case sEndName:
+			for p < lim && isNameByte(b[p]) {
+				p++
+			}
+			if p == lim {
+				break loop
+			}
+			if p == s.mark {
+				return false, notWellFormed("expected a name after '</'")
+			}
+			s.name = [2]int32{int32(s.mark), int32(p - s.mark)}
+			s.st = sAfterEndName
+
+		case sAfterEndName:
+			c := b[p]
+			if isSpace(c) {
+				p++
+				continue
+			}
+			if c != '>' {
+				return false, notWellFormed("invalid character in end tag")
+			}
+			p++
+			name := b[s.name[0] : s.name[0]+s.name[1]]
+			if s.depth == 0 {
+				s.p = p
+				if !r.single && !r.framed && !s.header && string(name) == r.endName {
+					return false, ErrStreamEnd
+				}
+				return false, notWellFormed("unexpected end tag")
+			}
+			n := len(s.stack)
+			open := b[s.stack[n-2] : s.stack[n-2]+s.stack[n-1]]
+			if string(open) != string(name) {
+				return false, notWellFormed("mismatched end tag")
+			}
+			s.stack = s.stack[:n-2]
+			s.depth--
+			if s.depth == 0 {
+				s.p = p
+				return true, nil
+			}
+			s.st = sText
+
+		case sBang:
+			// b[s.tagStart:] is "<!"
+			rest := b[p:]
+			if len(rest) == 0 {
+				break loop
+			}
+			switch c := rest[0]; {
+			case c == '-':
+				return false, &Error{"restricted-xml", "comment"}
+			case 'A' <= c && c <= 'Z':
+				return false, &Error{"restricted-xml", "DTD declaration"}
+			case c != '[':
+				return false, notWellFormed("invalid markup after '<!'")
+			}
+			const cdata = "[CDATA["
+			n := len(rest)
+			if n > len(cdata) {
+				n = len(cdata)
+			}
+			if string(rest[:n]) != cdata[:n] {
+				return false, notWellFormed("invalid markup after '<!['")
+			}
+			if n < len(cdata) {
+				break loop
+			}
+			if s.depth == 0 {
+				return false, notWellFormed("CDATA section outside an element")
+			}
+			p += len(cdata)
+			s.mark = p
+			s.st = sCDATA
+
+		case sCDATA:
+			for p < lim {
+				c := b[p]
+				if c >= 0x20 && c < utf8.RuneSelf {
+					if c == '>' && p-s.mark >= 2 && b[p-1] == ']' && b[p-2] == ']' {
+						p++
+						s.st = sText
+						continue loop
+					}
+					p++
+					continue
+				}
+				n, err := charAt(b, p)
+				if err != nil {
+					return false, err
+				}
+				if n == 0 {
+					break loop
+				}
+				p += n
+			}
+		}
+	}
+	s.p = p
+	if r.w-r.r >= r.max {
+		if s.header {
+			return false, &Error{"policy-violation", "stream header too large"}
+		}
+		return false, &Error{"policy-violation", "element larger than the stanza size limit"}
+	}
+	return false, nil
+}
+
+// charAt checks the character at b[p], which is not printable ASCII: a
+// control character or the start of a UTF-8 sequence. It returns its length,
+// or 0 when the sequence is cut off at the end of b and more may come.
+func charAt(b []byte, p int) (int, error) {
+	c := b[p]
+	if c < utf8.RuneSelf {
+		if c == '\n' || c == '\t' || c == '\r' {
+			return 1, nil
+		}
+		return 0, notWellFormed("control character")
+	}
+	if !utf8.FullRune(b[p:]) {
+		return 0, nil // cut off: wait for more (the end of input is an error later)
+	}
+	rn, n := utf8.DecodeRune(b[p:])
+	if rn == utf8.RuneError && n == 1 {
+		return 0, notWellFormed("invalid UTF-8")
+	}
+	if rn == 0xFFFE || rn == 0xFFFF {
+		return 0, notWellFormed("character not allowed in XML")
+	}
+	return n, nil
+}
+
+// duplicateAttr records the attribute name b[from:to] of the current tag and
+// reports whether the tag already has it.
+func (r *Reader) duplicateAttr(b []byte, from, to int) bool {
+	s := &r.sc
+	name := b[from:to]
+	if s.attrSet != nil {
+		if _, ok := s.attrSet[string(name)]; ok {
+			return true
+		}
+		s.attrSet[string(name)] = struct{}{}
+		return false
+	}
+	for i := 0; i < len(s.attrs); i += 2 {
+		if string(b[s.attrs[i]:s.attrs[i]+s.attrs[i+1]]) == string(name) {
+			return true
+		}
+	}
+	s.attrs = append(s.attrs, int32(from), int32(to-from))
+	if len(s.attrs) > 32 {
+		// many attributes: switch to a set so a hostile tag costs O(n)
+		s.attrSet = make(map[string]struct{}, len(s.attrs))
+		for i := 0; i < len(s.attrs); i += 2 {
+			s.attrSet[string(b[s.attrs[i]:s.attrs[i]+s.attrs[i+1]])] = struct{}{}
+		}
+	}
+	return false
+}
+
+func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
+
+// validQName reports whether b is a name encoding/xml accepts that is also
+// a QName of XML namespaces: one NCName, or two joined by a colon.
+func validQName(b []byte) bool {
+	colon := -1
+	for i, c := range b {
+		if c == ':' {
+			if colon >= 0 {
+				return false
+			}
+			colon = i
+		}
+	}
+	if colon < 0 {
+		return validNCName(b)
+	}
+	return validNCName(b[:colon]) && validNCName(b[colon+1:])
+}
+
+func validNCName(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+			case '0' <= c && c <= '9', c == '.', c == '-':
+				if i == 0 {
+					return false
+				}
+			default:
+				return false
+			}
+			i++
+			continue
+		}
+		rn, n := utf8.DecodeRune(b[i:])
+		if rn == utf8.RuneError && n == 1 {
+			return false
+		}
+		if !inRanges(nameStartRanges[:], rn) && (i == 0 || !inRanges(nameRanges[:], rn)) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+func inRanges(t [][2]rune, r rune) bool {
+	lo, hi := 0, len(t)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch {
+		case r < t[m][0]:
+			hi = m
+		case r > t[m][1]:
+			lo = m + 1
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// validRef checks the inside of a reference (between '&' and ';').
+func validRef(b []byte) bool {
+	switch string(b) {
+	case "lt", "gt", "amp", "apos", "quot":
+		return true
+	}
+	_, ok := refRune(b)
+	return ok
+}
+
+// refRune decodes a character reference body ("#65", "#x41").
+func refRune(b []byte) (rune, bool) {
+	if len(b) < 2 || b[0] != '#' {
+		return 0, false
+	}
+	base := rune(10)
+	b = b[1:]
+	if b[0] == 'x' {
+		base = 16
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var v rune
+	for _, c := range b {
+		var d rune
+		switch {
+		case '0' <= c && c <= '9':
+			d = rune(c - '0')
+		case base == 16 && 'a' <= c && c <= 'f':
+			d = rune(c-'a') + 10
+		case base == 16 && 'A' <= c && c <= 'F':
+			d = rune(c-'A') + 10
+		default:
+			return 0, false
+		}
+		v = v*base + d
+		if v > utf8.MaxRune {
+			return 0, false
+		}
+	}
+	if !isXMLChar(v) {
+		return 0, false
+	}
+	return v, true
+}
+
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
+
+// checkDecl checks the inside of an XML declaration, after "<?xml".
+func checkDecl(b []byte) error {
+	bad := notWellFormed("malformed XML declaration")
+	i := 0
+	names := [...]string{"version", "encoding", "standalone"}
+	next := 0
+	for {
+		j := i
+		for j < len(b) && isSpace(b[j]) {
+			j++
+		}
+		if j == len(b) {
+			break
+		}
+		if j == i {
+			return bad
+		}
+		i = j
+		for j < len(b) && b[j] != '=' && !isSpace(b[j]) {
+			j++
+		}
+		name := string(b[i:j])
+		for j < len(b) && isSpace(b[j]) {
+			j++
+		}
+		if j == len(b) || b[j] != '=' {
+			return bad
+		}
+		j++
+		for j < len(b) && isSpace(b[j]) {
+			j++
+		}
+		if j == len(b) || (b[j] != '\'' && b[j] != '"') {
+			return bad
+		}
+		q := b[j]
+		j++
+		k := j
+		for k < len(b) && b[k] != q {
+			k++
+		}
+		if k == len(b) {
+			return bad
+		}
+		val := b[j:k]
+		i = k + 1
+		for next < len(names) && names[next] != name {
+			if next == 0 {
+				return bad // version comes first
+			}
+			next++
+		}
+		if next == len(names) {
+			return bad
+		}
+		next++
+		switch name {
+		case "version":
+			if len(val) < 3 || string(val[:2]) != "1." {
+				return bad
+			}
+			for _, c := range val[2:] {
+				if c < '0' || c > '9' {
+					return bad
+				}
+			}
+		case "encoding":
+			if !equalFold(val, "utf-8") && !equalFold(val, "utf8") {
+				return &Error{"unsupported-encoding", "only UTF-8 is supported"}
+			}
+		case "standalone":
+			if string(val) != "yes" && string(val) != "no" {
+				return bad
+			}
+		}
+	}
+	if next == 0 {
+		return bad
+	}
+	return nil
+}
+
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -69,4 +69,29 @@ type Stanza struct {
 	// Raw is the complete element as it came from the wire (or as rewritten
 	// by SetAddrs). It carries no xmlns for the stream's default namespace.
 	Raw []byte
+
+	// ctx is the namespace context the element was read in (the stream's
+	// default namespace and the prefixes declared on the stream header).
+	ctx *nsContext
+}
+
+// nsContext is what a top-level element inherits from its stream.
+type nsContext struct {
+	def   string   // default namespace (the content namespace)
+	decls []nsDecl // prefixes declared on the stream header
+}
+
+type nsDecl struct{ prefix, uri string }
+
+// lookup resolves a prefix declared on the stream header.
+func (c *nsContext) lookup(prefix []byte) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	for i := range c.decls {
+		if c.decls[i].prefix == string(prefix) {
+			return c.decls[i].uri, true
+		}
+	}
+	return "", false
 }
