@@ -4,7 +4,17 @@
 // implementation must pass.
 //
 // JIDs are passed as strings in canonical (PRECIS-prepared) form: bare JIDs
-// as "local@domain". Implementations must not re-prepare or lowercase them.
+// as "local@domain". Implementations must not re-prepare or lowercase them:
+// they compare and sort JIDs byte for byte (Go string order; in SQL, a
+// binary collation such as PostgreSQL's "C").
+//
+// Conventions every implementation follows (storagetest checks them):
+//   - The errors below are returned as themselves; callers compare with errors.Is.
+//   - Times come back in UTC, at least to the millisecond (SQLite keeps microseconds).
+//   - Rosters and offline queues belong to accounts: writing one (Roster.Put,
+//     Roster.Remove, Offline.Store) for a JID that has no account is
+//     ErrNotFound; reading one gives an empty result and version 0.
+//   - Every method is safe for concurrent use and takes effect atomically.
 package storage
 
 import (
@@ -52,7 +62,8 @@ type Account struct {
 
 // Accounts holds user accounts and their credentials.
 type Accounts interface {
-	// Create adds an account; ErrExists if it is already there.
+	// Create adds an account; ErrExists if it is already there. A zero
+	// Created is stored as the current time.
 	Create(ctx context.Context, a Account) error
 	// Get returns an account; ErrNotFound if there is none.
 	Get(ctx context.Context, jid string) (Account, error)
@@ -61,7 +72,8 @@ type Accounts interface {
 	// SetLast records the time and status of the last logout.
 	SetLast(ctx context.Context, jid string, t time.Time, status string) error
 	// Delete removes the account and everything the store keeps for it
-	// (roster, offline messages); ErrNotFound if there is none.
+	// (roster, offline messages); ErrNotFound if there is none. Other users'
+	// data stays, including their roster items that point at jid.
 	Delete(ctx context.Context, jid string) error
 	// List returns the bare JIDs of a domain's accounts, sorted; all domains when domain is "".
 	List(ctx context.Context, domain string) ([]string, error)
@@ -93,11 +105,14 @@ type RosterItem struct {
 // Roster holds rosters with a per-user version counter (XEP-0237): every
 // change increments the version of that user's roster.
 type Roster interface {
-	// Items returns every item (pending-in ones included) and the current version.
+	// Items returns every item (pending-in ones included), sorted by JID, and
+	// the current version, both from one consistent snapshot.
 	Items(ctx context.Context, owner string) ([]RosterItem, uint64, error)
 	// Item returns one item; ErrNotFound if there is none.
 	Item(ctx context.Context, owner, contact string) (RosterItem, error)
-	// Put creates or replaces an item and returns the new version.
+	// Put creates or replaces an item and returns the new version. Groups are
+	// stored sorted and unique whatever order they come in; an empty
+	// Subscription is stored as SubNone.
 	Put(ctx context.Context, owner string, item RosterItem) (uint64, error)
 	// Remove deletes an item and returns the new version; ErrNotFound if there is none.
 	Remove(ctx context.Context, owner, contact string) (uint64, error)
@@ -116,7 +131,9 @@ type OfflineMessage struct {
 // Offline is the XEP-0160 store-and-forward queue.
 type Offline interface {
 	// Store appends a message; ErrQuotaExceeded when the user already holds
-	// limit messages (limit <= 0 means no limit). It returns when committed.
+	// limit messages (limit <= 0 means no limit), checked atomically with the
+	// append. It returns when committed. A zero Stamp is stored as the
+	// current time. Seq values are never reused, even after Delete.
 	Store(ctx context.Context, owner string, m OfflineMessage, limit int) error
 	// List returns every stored message in arrival order.
 	List(ctx context.Context, owner string) ([]OfflineMessage, error)

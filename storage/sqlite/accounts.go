@@ -38,7 +38,7 @@ func (a *accounts) Create(ctx context.Context, acc storage.Account) error {
 			"INSERT INTO accounts (jid, domain, created_us, last_logout_us, last_status) VALUES (?, ?, ?, ?, ?)",
 			acc.JID, domain, toMicros(created), nullMicros(acc.LastLogout), acc.LastStatus)
 		if isConstraint(err, sqlite3.ErrConstraintPrimaryKey) {
-			return fmt.Errorf("account %s: %w", acc.JID, storage.ErrExists)
+			return storage.ErrExists
 		}
 		if err != nil {
 			return err
@@ -79,7 +79,7 @@ func (a *accounts) Get(ctx context.Context, jid string) (storage.Account, error)
 			"SELECT created_us, last_logout_us, last_status FROM accounts WHERE jid = ?", jid).
 			Scan(&created, &last, &acc.LastStatus)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("account %s: %w", jid, storage.ErrNotFound)
+			return storage.ErrNotFound
 		}
 		if err != nil {
 			return err
@@ -125,7 +125,7 @@ func mustExist(ctx context.Context, tx *sql.Tx, jid string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE jid = ?", jid).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("account %s: %w", jid, storage.ErrNotFound)
+		return storage.ErrNotFound
 	}
 	return err
 }
@@ -146,7 +146,7 @@ func oneRow(res sql.Result, err error, jid string) error {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("account %s: %w", jid, storage.ErrNotFound)
+		return storage.ErrNotFound
 	}
 	return nil
 }

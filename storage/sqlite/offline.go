@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -29,13 +28,13 @@ func (o *offline) Store(ctx context.Context, owner string, m storage.OfflineMess
 				return err
 			}
 			if n >= limit {
-				return fmt.Errorf("offline queue of %s holds %d messages: %w", owner, n, storage.ErrQuotaExceeded)
+				return storage.ErrQuotaExceeded
 			}
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO offline (owner, stamp_us, from_jid, stanza) VALUES (?, ?, ?, ?)",
 			owner, toMicros(stamp), m.From, nonNil(m.Stanza))
 		if isConstraint(err, sqlite3.ErrConstraintForeignKey) {
-			return fmt.Errorf("offline queue of %s: account %w", owner, storage.ErrNotFound)
+			return storage.ErrNotFound
 		}
 		return err
 	})

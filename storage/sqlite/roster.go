@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,99 +13,72 @@ import (
 
 type roster struct{ s *Store }
 
-func (r *roster) Items(ctx context.Context, owner string) ([]storage.RosterItem, uint64, error) {
+// itemsQuery reads an owner's account row joined with its items and their
+// groups, one row per (item, group), ordered by contact then group. As one
+// statement it reads one snapshot: version and items agree. No row means no
+// account; a row with a NULL contact, an account with an empty roster.
+const itemsQuery = `SELECT a.roster_version, i.contact, i.name, i.subscription, i.ask, i.pending_in,
+		i.pending_in_xml, i.approved, g.grp
+	FROM accounts a
+	LEFT JOIN roster_items i ON i.owner = a.jid
+	LEFT JOIN roster_groups g ON g.owner = i.owner AND g.contact = i.contact
+	WHERE a.jid = ?`
+
+// scanItems collects the rows of itemsQuery.
+func scanItems(rows *sql.Rows) ([]storage.RosterItem, uint64, error) {
+	defer rows.Close()
 	var items []storage.RosterItem
 	var ver uint64
-	err := r.s.read(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, "SELECT roster_version FROM accounts WHERE jid = ?", owner).Scan(&ver)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // no account: empty roster, version 0
+	for rows.Next() {
+		var (
+			contact, name, sub, grp sql.NullString
+			ask, pendingIn, appr    sql.NullBool
+			xml                     sql.RawBytes
+		)
+		if err := rows.Scan(&ver, &contact, &name, &sub, &ask, &pendingIn, &xml, &appr, &grp); err != nil {
+			return nil, 0, err
 		}
-		if err != nil {
-			return err
+		if !contact.Valid {
+			continue // the account has no items
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT contact, name, subscription, ask, pending_in, pending_in_xml, approved
-			FROM roster_items WHERE owner = ? ORDER BY contact`, owner)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		byContact := make(map[string]int)
-		for rows.Next() {
-			it, err := scanItem(rows)
-			if err != nil {
-				return err
+		if n := len(items); n == 0 || items[n-1].JID != contact.String {
+			it := storage.RosterItem{
+				JID: contact.String, Name: name.String, Subscription: storage.Subscription(sub.String),
+				Ask: ask.Bool, PendingIn: pendingIn.Bool, Approved: appr.Bool,
 			}
-			byContact[it.JID] = len(items)
+			if xml != nil {
+				it.PendingInXML = bytes.Clone(xml)
+			}
 			items = append(items, it)
 		}
-		if err := rows.Err(); err != nil {
-			return err
+		if grp.Valid {
+			items[len(items)-1].Groups = append(items[len(items)-1].Groups, grp.String)
 		}
-		rows.Close()
+	}
+	return items, ver, rows.Err()
+}
 
-		grows, err := tx.QueryContext(ctx,
-			"SELECT contact, grp FROM roster_groups WHERE owner = ? ORDER BY contact, grp", owner)
-		if err != nil {
-			return err
-		}
-		defer grows.Close()
-		for grows.Next() {
-			var contact, grp string
-			if err := grows.Scan(&contact, &grp); err != nil {
-				return err
-			}
-			if i, ok := byContact[contact]; ok {
-				items[i].Groups = append(items[i].Groups, grp)
-			}
-		}
-		return grows.Err()
-	})
+func (r *roster) Items(ctx context.Context, owner string) ([]storage.RosterItem, uint64, error) {
+	rows, err := r.s.r.QueryContext(ctx, itemsQuery+" ORDER BY i.contact, g.grp", owner)
 	if err != nil {
 		return nil, 0, err
 	}
-	return items, ver, nil
-}
-
-func scanItem(row interface{ Scan(...any) error }) (storage.RosterItem, error) {
-	var it storage.RosterItem
-	var sub string
-	err := row.Scan(&it.JID, &it.Name, &sub, &it.Ask, &it.PendingIn, &it.PendingInXML, &it.Approved)
-	it.Subscription = storage.Subscription(sub)
-	return it, err
+	return scanItems(rows)
 }
 
 func (r *roster) Item(ctx context.Context, owner, contact string) (storage.RosterItem, error) {
-	var it storage.RosterItem
-	err := r.s.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		it, err = scanItem(tx.QueryRowContext(ctx, `SELECT contact, name, subscription, ask, pending_in, pending_in_xml, approved
-			FROM roster_items WHERE owner = ? AND contact = ?`, owner, contact))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("roster item %s of %s: %w", contact, owner, storage.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx,
-			"SELECT grp FROM roster_groups WHERE owner = ? AND contact = ? ORDER BY grp", owner, contact)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var g string
-			if err := rows.Scan(&g); err != nil {
-				return err
-			}
-			it.Groups = append(it.Groups, g)
-		}
-		return rows.Err()
-	})
+	rows, err := r.s.r.QueryContext(ctx, itemsQuery+" AND i.contact = ? ORDER BY g.grp", owner, contact)
 	if err != nil {
 		return storage.RosterItem{}, err
 	}
-	return it, nil
+	items, _, err := scanItems(rows)
+	if err != nil {
+		return storage.RosterItem{}, err
+	}
+	if len(items) == 0 {
+		return storage.RosterItem{}, storage.ErrNotFound
+	}
+	return items[0], nil
 }
 
 // bump increments the owner's roster version inside tx; ErrNotFound when
@@ -114,7 +88,7 @@ func bump(ctx context.Context, tx *sql.Tx, owner string) (uint64, error) {
 	err := tx.QueryRowContext(ctx,
 		"UPDATE accounts SET roster_version = roster_version + 1 WHERE jid = ? RETURNING roster_version", owner).Scan(&ver)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("roster of %s: account %w", owner, storage.ErrNotFound)
+		return 0, storage.ErrNotFound
 	}
 	return ver, err
 }
@@ -176,7 +150,7 @@ func (r *roster) Remove(ctx context.Context, owner, contact string) (uint64, err
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("roster item %s of %s: %w", contact, owner, storage.ErrNotFound)
+			return storage.ErrNotFound
 		}
 		ver, err = bump(ctx, tx, owner)
 		return err

@@ -70,7 +70,7 @@ func open(path, synchronous string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: Open wants a file path, got %q", path)
 	}
 	base := "file:" + escapePath(path) + "?_busy_timeout=" + strconv.FormatInt(BusyTimeout.Milliseconds(), 10) +
-		"&_foreign_keys=on"
+		"&_foreign_keys=on&_stmt_cache_size=32"
 
 	// The writer sets journal_mode=WAL (persistent in the file) before any
 	// reader connects.
