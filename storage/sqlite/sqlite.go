@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"runtime"
 	"strconv"
@@ -69,6 +70,14 @@ func open(path, synchronous string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: Open wants a file path, got %q", path)
 	}
+	// The file holds credentials (SCRAM keys): create it readable by its
+	// owner only. SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
+
 	base := "file:" + escapePath(path) + "?_busy_timeout=" + strconv.FormatInt(BusyTimeout.Milliseconds(), 10) +
 		"&_foreign_keys=on&_stmt_cache_size=32"
 

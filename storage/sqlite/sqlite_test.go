@@ -337,3 +337,20 @@ func TestTimesBeforeEpoch(t *testing.T) {
 		t.Errorf("Created = %v, %v; want %v", acc.Created, err, when)
 	}
 }
+
+func TestFileModes(t *testing.T) {
+	s, path := openTemp(t)
+	defer mustClose(t, s)
+	if err := s.Accounts().Create(t.Context(), storage.Account{JID: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group and others", filepath.Base(p), m)
+		}
+	}
+}
