@@ -45,6 +45,8 @@ type negotiation struct {
 	domain   string
 	user     string // authenticated localpart
 	failures int
+	cb       sasl.ChannelBindings
+	cbDone   bool
 }
 
 func newID() string {
@@ -54,10 +56,8 @@ func newID() string {
 }
 
 func (srv *Server) serve(c *conn, tlsAvailable bool) {
-	n := &negotiation{srv: srv, c: c, t: c.t, rd: wire.NewReader(c.t, srv.opts.MaxStanza)}
-	if !tlsAvailable || srv.opts.TLS == nil {
-		n.srv = srv
-	}
+	c.in = &activityReader{t: c.t}
+	n := &negotiation{srv: srv, c: c, t: c.t, rd: wire.NewReader(c.in, srv.opts.MaxStanza)}
 	ctx := context.Background()
 	c.t.setReadDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
 	s, err := n.run(ctx, tlsAvailable && srv.opts.TLS != nil)
@@ -188,22 +188,30 @@ func (n *negotiation) features(tlsAvailable bool) []byte {
 	return append(b, "</stream:features>"...)
 }
 
-// plus reports whether channel binding can be offered on this link.
-func (n *negotiation) plus() bool {
-	return n.srv.opts.ChannelBinding && n.t.tlsState() != nil
+// bindings returns the channel-binding data of this link (zero without TLS
+// or with channel binding switched off).
+func (n *negotiation) bindings() sasl.ChannelBindings {
+	if !n.cbDone {
+		n.cbDone = true
+		if cs := n.t.tlsState(); cs != nil && n.srv.opts.ChannelBinding {
+			n.cb = sasl.BindingsFromTLS(*cs, n.srv.leaf())
+		}
+	}
+	return n.cb
 }
+
+// plus reports whether SCRAM-*-PLUS is offered on this link.
+func (n *negotiation) plus() bool { return n.bindings().Available() }
 
 func (n *negotiation) mechanisms() []string {
-	return sasl.Mechanisms(n.t.secure(), n.plus(), n.srv.opts.AllowPlain, !n.srv.opts.RequireTLS)
+	all := sasl.Mechanisms(n.t.secure(), n.plus(), !n.srv.opts.RequireTLS)
+	if n.srv.opts.AllowPlain || len(all) == 0 || all[len(all)-1] != "PLAIN" {
+		return all
+	}
+	return all[:len(all)-1]
 }
 
-func (n *negotiation) bindingTypes() []string {
-	cs := n.t.tlsState()
-	if !n.plus() || cs == nil {
-		return nil
-	}
-	return sasl.BindingTypes(*cs)
-}
+func (n *negotiation) bindingTypes() []string { return n.bindings().Types() }
 
 // exchange reads elements until the stream restarts (restart=true) or a
 // session is bound.
@@ -219,6 +227,7 @@ func (n *negotiation) exchange(ctx context.Context, tlsAvailable bool) (restart 
 				_ = n.write([]byte("<failure xmlns='" + nsTLS + "'/>"))
 				return false, nil, streamErr("policy-violation", "STARTTLS not available here")
 			}
+			n.cbDone = false
 			if err := n.startTLS(); err != nil {
 				return false, nil, err
 			}
@@ -232,7 +241,7 @@ func (n *negotiation) exchange(ctx context.Context, tlsAvailable bool) (restart 
 				return false, nil, err
 			}
 			if ok {
-				n.rd.Reset(n.t)
+				n.rd.Reset(n.c.in)
 				return true, nil, nil
 			}
 		case st.Kind == wire.KindIQ && n.user == "":
@@ -276,7 +285,7 @@ func (n *negotiation) startTLS() error {
 	}
 	_ = tt.conn.SetWriteDeadline(time.Time{})
 	tt.conn, tt.tls = tc, tc
-	n.rd.Reset(n.t)
+	n.rd.Reset(n.c.in)
 	return nil
 }
 
@@ -328,11 +337,6 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 	if n.srv.limits.blockedIP(ip) {
 		return false, n.saslFailed("temporary-auth-failure", "Too many failed attempts; try later", "")
 	}
-	var cb sasl.ChannelBindings
-	if cs := n.t.tlsState(); cs != nil && n.plus() {
-		var leaf = n.srv.leaf()
-		cb = sasl.BindingsFromTLS(*cs, leaf)
-	}
 	mech, err := sasl.NewServer(auth.Mechanism, sasl.Options{
 		Lookup: func(ctx context.Context, username, hash string) (storage.SCRAMKeys, error) {
 			a, err := n.srv.opts.Accounts.Get(ctx, username+"@"+n.domain)
@@ -345,8 +349,11 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 			}
 			return k, nil
 		},
-		Bindings:    cb,
-		PlusOffered: n.plus(),
+		Bindings:       n.bindings(),
+		PlusAdvertised: n.plus(),
+		Domain:         n.domain,
+		Secret:         n.srv.opts.SASLSecret,
+		FakeIterations: n.srv.opts.SCRAMIterations,
 	})
 	if err != nil {
 		return false, n.saslFailed("invalid-mechanism", "", "")
@@ -475,7 +482,7 @@ func (n *negotiation) bind(ctx context.Context, st *wire.Stanza) (*Session, []by
 			return nil, wire.ErrorReply(st, "cancel", "resource-constraint", "Too many sessions for this account")
 		}
 	}
-	s := &Session{srv: srv, t: n.t, j: j, jstr: j.String(), done: make(chan struct{})}
+	s := &Session{srv: srv, t: n.t, in: n.c.in, j: j, jstr: j.String(), done: make(chan struct{})}
 	s.log = srv.log.With("jid", s.jstr, "remote", hostOf(n.t.remoteAddr()))
 	s.touch()
 	if old := srv.router.Bind(s); old != nil {

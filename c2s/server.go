@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xmppd/xmppd/router"
@@ -55,6 +56,11 @@ type Options struct {
 	RequireTLS     bool // no SASL before TLS
 	AllowPlain     bool // offer PLAIN (only over TLS unless RequireTLS is false)
 	ChannelBinding bool // offer SCRAM-*-PLUS
+	// SCRAMIterations is announced for unknown users (as for stored keys).
+	SCRAMIterations int
+	// SASLSecret keys the fake salts of unknown users (persisted, so they
+	// stay stable across restarts).
+	SASLSecret []byte
 
 	MaxStanza          int
 	NegotiationTimeout time.Duration
@@ -99,7 +105,23 @@ type Server struct {
 // conn is one connection being served (negotiating or bound).
 type conn struct {
 	t    transport
+	in   *activityReader
 	sess *Session
+}
+
+// activityReader notes when bytes last arrived, whitespace keepalives
+// included, so that the keepalive ping only goes to silent clients.
+type activityReader struct {
+	t        transport
+	lastRead atomic.Int64 // unix nanos
+}
+
+func (a *activityReader) Read(p []byte) (int, error) {
+	n, err := a.t.Read(p)
+	if n > 0 {
+		a.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // New returns a Server; fill zero options with defaults.

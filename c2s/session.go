@@ -32,7 +32,7 @@ type Session struct {
 	priority   int
 	interested bool
 
-	lastRead atomic.Int64 // unix nanos
+	in       *activityReader
 	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
 	idle     *time.Timer
 	done     chan struct{}
@@ -207,11 +207,8 @@ func (s *Session) handle(ctx context.Context, st *wire.Stanza) error {
 
 const pingID = "xmppd-keepalive"
 
-// touch records read activity.
-func (s *Session) touch() {
-	s.lastRead.Store(time.Now().UnixNano())
-	s.pingSent.Store(0)
-}
+// touch records that an element arrived: any traffic answers a ping.
+func (s *Session) touch() { s.pingSent.Store(0) }
 
 // checkIdle runs from the idle timer: it pings a silent client and drops it
 // when the ping goes unanswered (XEP-0199 §4.2).
@@ -223,12 +220,16 @@ func (s *Session) checkIdle() {
 	}
 	now := time.Now()
 	interval, timeout := s.srv.opts.PingInterval, s.srv.opts.PingTimeout
-	last := time.Unix(0, s.lastRead.Load())
+	last := time.Unix(0, s.in.lastRead.Load())
 	if sent := s.pingSent.Load(); sent != 0 {
+		if last.After(time.Unix(0, sent)) {
+			s.pingSent.Store(0) // bytes arrived since the ping
+			s.idle.Reset(interval)
+			return
+		}
 		if now.Sub(time.Unix(0, sent)) >= timeout {
 			s.log.Info("client did not answer ping; dropping it")
 			s.closeWith(wire.StreamError("connection-timeout", ""), wire.StreamClose(s.t.framed()))
-			s.t.close()
 			return
 		}
 		s.idle.Reset(timeout - now.Sub(time.Unix(0, sent)))
@@ -247,4 +248,9 @@ func (s *Session) checkIdle() {
 	ping = append(ping, "'><ping xmlns='urn:xmpp:ping'/></iq>"...)
 	s.Send(ping)
 	s.idle.Reset(timeout)
+}
+
+// Kick ends the session with a stream error (account removed, admin action).
+func (s *Session) Kick(cond, text string) {
+	s.closeWith(wire.StreamError(cond, text), wire.StreamClose(s.t.framed()))
 }

@@ -80,6 +80,9 @@ type wsTransport struct {
 	isSec  bool
 	tstate *tls.ConnectionState
 	cur    io.Reader
+	// cancelCur releases the context of the message being read; the
+	// message body is read under it.
+	cancelCur context.CancelFunc
 
 	dmu      sync.Mutex
 	deadline time.Time
@@ -91,6 +94,7 @@ func (t *wsTransport) Read(p []byte) (int, error) {
 			n, err := t.cur.Read(p)
 			if err == io.EOF {
 				t.cur = nil
+				t.cancelCur()
 				if n > 0 {
 					return n, nil
 				}
@@ -107,17 +111,18 @@ func (t *wsTransport) Read(p []byte) (int, error) {
 			ctx, cancel = context.WithDeadline(ctx, d)
 		}
 		typ, r, err := t.c.Reader(ctx)
-		cancel()
 		if err != nil {
+			cancel()
 			if websocket.CloseStatus(err) != -1 {
 				return 0, io.EOF
 			}
 			return 0, err
 		}
 		if typ != websocket.MessageText {
+			cancel()
 			return 0, errBinaryFrame
 		}
-		t.cur = r
+		t.cur, t.cancelCur = r, cancel
 	}
 }
 

@@ -38,6 +38,7 @@ func (c *Context) Reply(payload []byte) {
 	b := make([]byte, 0, 64+len(payload)+len(st.ID))
 	b = append(b, "<iq type='result' id='"...)
 	b = wire.AppendEscapedAttr(b, st.ID)
+	b = append(b, '\'')
 	b = appendAddrs(b, c.To.String(), c.From.String())
 	if len(payload) == 0 {
 		b = append(b, "/>"...)

@@ -1,0 +1,300 @@
+// Command xmppbench loads an XMPP server: it logs in N sessions (SCRAM over
+// STARTTLS, direct TLS or plain TCP, caching salted passwords as real
+// clients do), then either holds them idle or makes them chat, and prints a
+// JSON summary: logins/s, login latency, server RSS per session (with
+// -pid), delivered messages/s and delivery latency percentiles.
+//
+//	xmppbench -addr 127.0.0.1:5222 -domain localhost -n 5000 -scenario chat
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xmppd/xmppd/client"
+	"github.com/xmppd/xmppd/sasl"
+	"github.com/xmppd/xmppd/wire"
+)
+
+type options struct {
+	addr, domain, prefix, password, mode, mech, scenario string
+	n, first, concurrency, pid                           int
+	rate                                                 float64
+	hold, interval, duration                             time.Duration
+	register                                             bool
+	size                                                 int
+}
+
+type summary struct {
+	Scenario        string  `json:"scenario"`
+	Sessions        int     `json:"sessions"`
+	Failed          int     `json:"failed_logins"`
+	LoginsPerSec    float64 `json:"logins_per_s"`
+	LoginP50ms      float64 `json:"login_p50_ms"`
+	LoginP99ms      float64 `json:"login_p99_ms"`
+	RSSBeforeKiB    int     `json:"server_rss_before_kib,omitempty"`
+	RSSAfterKiB     int     `json:"server_rss_after_kib,omitempty"`
+	RSSPerSessKiB   float64 `json:"server_rss_per_session_kib,omitempty"`
+	Sent            int64   `json:"messages_sent,omitempty"`
+	Delivered       int64   `json:"messages_delivered,omitempty"`
+	DeliveredPerSec float64 `json:"delivered_per_s,omitempty"`
+	LatP50ms        float64 `json:"latency_p50_ms,omitempty"`
+	LatP99ms        float64 `json:"latency_p99_ms,omitempty"`
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:5222", "server c2s address")
+	flag.StringVar(&o.domain, "domain", "localhost", "XMPP domain")
+	flag.StringVar(&o.prefix, "prefix", "user", "usernames are PREFIX<i>")
+	flag.StringVar(&o.password, "password", "benchpass", "password of every user")
+	flag.StringVar(&o.mode, "mode", "starttls", "starttls | tls | plain")
+	flag.StringVar(&o.mech, "mechanism", "SCRAM-SHA-256", "SASL mechanism")
+	flag.StringVar(&o.scenario, "scenario", "idle", "idle | chat")
+	flag.IntVar(&o.n, "n", 1000, "sessions")
+	flag.IntVar(&o.first, "first", 1, "index of the first user")
+	flag.IntVar(&o.concurrency, "concurrency", 64, "logins in flight at once")
+	flag.Float64Var(&o.rate, "rate", 0, "login arrivals per second (0: as fast as concurrency allows)")
+	flag.IntVar(&o.pid, "pid", 0, "server process id, to sample its RSS")
+	flag.DurationVar(&o.hold, "hold", 5*time.Second, "idle: how long sessions stay after logging in")
+	flag.DurationVar(&o.interval, "interval", time.Second, "chat: each session sends one message per interval")
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "chat: how long sessions chat")
+	flag.IntVar(&o.size, "size", 64, "chat: body bytes")
+	flag.BoolVar(&o.register, "register", false, "create the users by in-band registration first")
+	flag.Parse()
+	s, err := run(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xmppbench:", err)
+		os.Exit(1)
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(s)
+}
+
+func (o options) config(i int) client.Config {
+	c := client.Config{
+		Addr: o.addr, Domain: o.domain, Username: o.prefix + strconv.Itoa(i), Password: o.password,
+		Resource: "bench", Mechanism: o.mech,
+		TLS: &tls.Config{ServerName: o.domain, InsecureSkipVerify: true}, //nolint:gosec // load tool against local servers
+	}
+	switch o.mode {
+	case "tls":
+		c.Mode = client.DirectTLS
+	case "plain":
+		c.Mode = client.Plain
+	default:
+		c.Mode = client.StartTLS
+	}
+	return c
+}
+
+func rssKiB(pid int) int {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				v, _ := strconv.Atoi(f[1])
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+func percentile(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := int(float64(len(d)-1) * p)
+	return float64(d[i].Microseconds()) / 1000
+}
+
+func run(o options) (*summary, error) {
+	if o.register {
+		if err := registerAll(o); err != nil {
+			return nil, err
+		}
+	}
+	sum := &summary{Scenario: o.scenario}
+	sum.RSSBeforeKiB = rssKiB(o.pid)
+	cache := sasl.NewSaltedPasswordCache(o.n + 16)
+	clients := make([]*client.Client, o.n)
+	lat := make([]time.Duration, o.n)
+	var failed atomic.Int64
+	sem := make(chan struct{}, o.concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < o.n; i++ {
+		if o.rate > 0 {
+			if d := time.Until(start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cfg := o.config(o.first + i)
+			cfg.Cache = cache
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			t0 := time.Now()
+			c, err := client.Dial(ctx, cfg)
+			if err != nil {
+				if failed.Add(1) <= 3 {
+					fmt.Fprintf(os.Stderr, "login %s: %v\n", cfg.Username, err)
+				}
+				return
+			}
+			lat[i] = time.Since(t0)
+			clients[i] = c
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	sum.Failed = int(failed.Load())
+	var ok []*client.Client
+	var okLat []time.Duration
+	for i, c := range clients {
+		if c != nil {
+			ok = append(ok, c)
+			okLat = append(okLat, lat[i])
+		}
+	}
+	sum.Sessions = len(ok)
+	sum.LoginsPerSec = float64(len(ok)) / elapsed.Seconds()
+	sum.LoginP50ms, sum.LoginP99ms = percentile(okLat, 0.5), percentile(okLat, 0.99)
+	defer func() {
+		for _, c := range ok {
+			c.Close()
+		}
+	}()
+	switch o.scenario {
+	case "idle":
+		time.Sleep(o.hold)
+	case "chat":
+		chat(o, ok, sum)
+	default:
+		return nil, fmt.Errorf("unknown scenario %q", o.scenario)
+	}
+	sum.RSSAfterKiB = rssKiB(o.pid)
+	if o.pid != 0 && len(ok) > 0 {
+		sum.RSSPerSessKiB = float64(sum.RSSAfterKiB-sum.RSSBeforeKiB) / float64(len(ok))
+	}
+	return sum, nil
+}
+
+func chat(o options, cs []*client.Client, sum *summary) {
+	if len(cs) < 2 {
+		return
+	}
+	for _, c := range cs {
+		_ = c.Send("<presence/>")
+	}
+	time.Sleep(time.Second)
+	var sent, delivered atomic.Int64
+	var mu sync.Mutex
+	var lats []time.Duration
+	stop := time.Now().Add(o.duration)
+	var wg sync.WaitGroup
+	pad := strings.Repeat("x", max(o.size-20, 0))
+	for _, c := range cs {
+		wg.Add(1)
+		go func(c *client.Client) { // receiver
+			defer wg.Done()
+			local := make([]time.Duration, 0, 64)
+			for {
+				st, err := c.Expect(time.Until(stop)+2*time.Second, client.Kind(wire.KindMessage))
+				if err != nil {
+					break
+				}
+				var m struct {
+					Body string `xml:"body"`
+				}
+				if st.Decode(&m) == nil {
+					if ts, err := strconv.ParseInt(strings.SplitN(m.Body, " ", 2)[0], 10, 64); err == nil {
+						local = append(local, time.Since(time.Unix(0, ts)))
+						delivered.Add(1)
+					}
+				}
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		}(c)
+	}
+	start := time.Now()
+	var swg sync.WaitGroup
+	for i, c := range cs {
+		swg.Add(1)
+		go func(i int, c *client.Client) { // sender
+			defer swg.Done()
+			time.Sleep(time.Duration(rand.Int64N(int64(o.interval))))
+			t := time.NewTicker(o.interval)
+			defer t.Stop()
+			for time.Now().Before(stop) {
+				j := rand.IntN(len(cs) - 1)
+				if j >= i {
+					j++
+				}
+				to := cs[j].JID
+				body := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + pad
+				if c.Send("<message type='chat' to='"+to+"'><body>"+body+"</body></message>") == nil {
+					sent.Add(1)
+				}
+				<-t.C
+			}
+		}(i, c)
+	}
+	swg.Wait()
+	elapsed := time.Since(start)
+	wg.Wait()
+	sum.Sent, sum.Delivered = sent.Load(), delivered.Load()
+	sum.DeliveredPerSec = float64(sum.Delivered) / elapsed.Seconds()
+	sum.LatP50ms, sum.LatP99ms = percentile(lats, 0.5), percentile(lats, 0.99)
+}
+
+// registerAll creates the users by XEP-0077 (the server must allow it).
+func registerAll(o options) error {
+	sem := make(chan struct{}, o.concurrency)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for i := 0; i < o.n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cfg := o.config(o.first + i)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := client.Register(ctx, cfg); err != nil && !strings.Contains(err.Error(), "conflict") {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return fmt.Errorf("registration: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+// Package offline stores messages for accounts with no available resource
+// (XEP-0160) and delivers them, oldest first and stamped with XEP-0203
+// delay, when the account next sends available presence.
+package offline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
+)
+
+const (
+	nsDelay      = "urn:xmpp:delay"
+	nsHints      = "urn:xmpp:hints"
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	// NSFeature is the XEP-0160 disco feature.
+	NSFeature = "msgoffline"
+)
+
+// Options configure offline storage.
+type Options struct {
+	// MaxMessages per user; 0 means no limit.
+	MaxMessages int
+}
+
+// Module is the offline message store.
+type Module struct {
+	r     *router.Router
+	store storage.Offline
+	opts  Options
+	log   *slog.Logger
+}
+
+// New registers offline storage on r.
+func New(r *router.Router, store storage.Offline, log *slog.Logger, opts Options) *Module {
+	m := &Module{r: r, store: store, opts: opts, log: log}
+	r.AddFeature(router.ToServer, NSFeature)
+	r.OnOffline(m.keep)
+	r.OnAvailable(m.deliver)
+	return m
+}
+
+// worthKeeping leaves out what XEP-0334 says not to store and messages that
+// carry only a chat state notification.
+func worthKeeping(st *wire.Stanza) bool {
+	if st.HasChild(nsHints, "no-store") || st.HasChild(nsHints, "no-permanent-store") {
+		return false
+	}
+	if st.PayloadNS == nsChatStates && !st.HasChild(wire.NSClient, "body") && !st.HasChild("", "body") {
+		return false
+	}
+	return st.PayloadName != ""
+}
+
+func (m *Module) keep(c *router.Context) bool {
+	st := c.Stanza
+	if !worthKeeping(st) {
+		return true // consumed: dropped silently, as for a headline
+	}
+	owner := c.To.Bare().String()
+	err := m.store.Store(c, owner, storage.OfflineMessage{Stamp: time.Now().UTC(), From: c.From.String(), Stanza: st.Raw}, m.opts.MaxMessages)
+	switch {
+	case errors.Is(err, storage.ErrQuotaExceeded):
+		c.Error("cancel", "service-unavailable", "The recipient's offline storage is full")
+	case err != nil:
+		m.log.Error("storing offline message failed", "to", owner, "err", err)
+		c.Error("wait", "internal-server-error", "")
+	}
+	return true
+}
+
+// deliver sends the stored messages to a session that just became
+// available, then removes what was handed over.
+func (m *Module) deliver(s router.Session) {
+	if s.Priority() < 0 {
+		return
+	}
+	owner := s.JID().Bare().String()
+	ctx := context.Background()
+	msgs, err := m.store.List(ctx, owner)
+	if err != nil {
+		m.log.Error("reading offline messages failed", "jid", owner, "err", err)
+		return
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	domain := s.JID().Domainpart()
+	var last int64
+	for _, msg := range msgs {
+		if !s.Send(WithDelay(msg.Stanza, domain, msg.Stamp, "Offline Storage")) {
+			break
+		}
+		last = msg.Seq
+	}
+	if last == 0 {
+		return
+	}
+	if err := m.store.Delete(ctx, owner, last); err != nil {
+		m.log.Error("removing delivered offline messages failed", "jid", owner, "err", err)
+	}
+}
+
+// WithDelay returns raw with an XEP-0203 <delay/> child appended.
+func WithDelay(raw []byte, from string, stamp time.Time, reason string) []byte {
+	d := make([]byte, 0, 128)
+	d = append(d, "<delay xmlns='"+nsDelay+"' from='"...)
+	d = wire.AppendEscapedAttr(d, from)
+	d = append(d, "' stamp='"+stamp.UTC().Format("2006-01-02T15:04:05.000Z")+"'>"...)
+	d = wire.AppendEscapedText(d, reason)
+	d = append(d, "</delay>"...)
+	return insertChild(raw, d)
+}
+
+// insertChild puts child at the end of the top-level element raw.
+func insertChild(raw, child []byte) []byte {
+	trimmed := bytes.TrimRight(raw, " \t\r\n")
+	out := make([]byte, 0, len(trimmed)+len(child)+16)
+	if bytes.HasSuffix(trimmed, []byte("/>")) && bytes.Count(trimmed, []byte("<")) == 1 {
+		// <message …/>: open it up.
+		end := len(trimmed) - 2
+		name := trimmed[1:]
+		if i := bytes.IndexAny(name, " \t\r\n/"); i >= 0 {
+			name = name[:i]
+		}
+		out = append(out, trimmed[:end]...)
+		out = append(out, '>')
+		out = append(out, child...)
+		out = append(out, "</"...)
+		out = append(out, name...)
+		return append(out, '>')
+	}
+	i := bytes.LastIndex(trimmed, []byte("</"))
+	if i < 0 {
+		return raw
+	}
+	out = append(out, trimmed[:i]...)
+	out = append(out, child...)
+	return append(out, trimmed[i:]...)
+}

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/disco"
+	"github.com/xmppd/xmppd/entitytime"
+	"github.com/xmppd/xmppd/last"
+	"github.com/xmppd/xmppd/offline"
+	"github.com/xmppd/xmppd/ping"
+	"github.com/xmppd/xmppd/register"
+	"github.com/xmppd/xmppd/version"
+)
+
+// Module configuration sections, one per module that has settings.
+type offlineConfig struct {
+	conf.ModuleBase
+	MaxMessages int `conf:"max-messages,min=0"` // per user; 0 = unlimited
+}
+
+type versionConfig struct {
+	conf.ModuleBase
+	ShowOS bool `conf:"show-os"` // include the operating system in XEP-0092 answers
+}
+
+type rosterConfig struct {
+	conf.ModuleBase
+	Versioning bool `conf:"versioning"` // XEP-0237 roster versioning
+}
+
+type plainModule struct{ conf.ModuleBase }
+
+func init() {
+	conf.RegisterModule("roster", func() any { return &rosterConfig{Versioning: true} })
+	conf.RegisterModule("offline", func() any { return &offlineConfig{MaxMessages: 1000} })
+	conf.RegisterModule("version", func() any { return &versionConfig{} })
+	conf.RegisterModule("ping", func() any { return &plainModule{} })
+	conf.RegisterModule("time", func() any { return &plainModule{} })
+	conf.RegisterModule("last", func() any { return &plainModule{} })
+}
+
+// registerModules is the one list of modules: each registers its handlers,
+// hooks and disco features on the router. It returns the extra stream
+// features offered after authentication.
+func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
+	cfg, r, log := s.Config, s.Router, s.Log
+	d := disco.New(r, "xmppd")
+
+
+	if cfg.ModuleEnabled("offline") {
+		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages})
+	}
+	if cfg.ModuleEnabled("ping") {
+		ping.Register(r)
+	}
+	if cfg.ModuleEnabled("version") {
+		version.Register(r, cfg.Module("version").(*versionConfig).ShowOS)
+	}
+	if cfg.ModuleEnabled("time") {
+		entitytime.Register(r)
+	}
+	if cfg.ModuleEnabled("last") {
+		last.New(r, s.Store, log)
+	}
+	reg := register.New(r, s.Store.Accounts(), log, register.Options{
+		Enabled:             cfg.Registration.Enabled,
+		PerIPPerHour:        cfg.Registration.PerIPPerHour,
+		MinPasswordLength:   cfg.Registration.MinPasswordLength,
+		AllowPasswordChange: cfg.Registration.AllowPasswordChange,
+		AllowRemoval:        cfg.Registration.AllowRemoval,
+		Iterations:          cfg.Auth.SCRAMIterations,
+	})
+	opts.Registrar = reg
+
+	var features []byte
+	features = append(features, d.StreamFeature()...)
+	return features, nil
+}
