@@ -87,9 +87,14 @@ type decoder struct {
 
 var errAbort = errors.New("abort")
 
+type charsetError string
+
+func (e charsetError) Error() string { return string(e) }
+
 // decode parses data into a Config started from the defaults. The returned
 // decoder holds the errors.
 func decode(data []byte, name, dataDir string, anyModule bool) (*Config, *decoder) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	c := defaults(dataDir)
 	c.Path = name
 	c.src = &source{file: name, pos: map[string]Pos{}}
@@ -109,6 +114,13 @@ func decode(data []byte, name, dataDir string, anyModule bool) (*Config, *decode
 	}
 	d.dec = xml.NewDecoder(bytes.NewReader(data))
 	d.dec.Strict = true
+	d.dec.CharsetReader = func(label string, r io.Reader) (io.Reader, error) {
+		switch strings.ToLower(label) {
+		case "us-ascii", "ascii":
+			return r, nil // a subset of UTF-8
+		}
+		return nil, charsetError(fmt.Sprintf("encoding %q is not supported: write the file in UTF-8", label))
+	}
 	if err := d.document(); err != nil {
 		d.aborted = true
 	}
@@ -138,7 +150,11 @@ func (d *decoder) syntax(err error, key string) error {
 	e := &Error{File: d.src.file, Msg: err.Error()}
 	e.Path, e.Attr = displayKey(key)
 	var se *xml.SyntaxError
-	if errors.As(err, &se) {
+	var ce charsetError
+	if errors.As(err, &ce) {
+		e.Line = 1
+		e.Msg = string(ce)
+	} else if errors.As(err, &se) {
 		e.Line = se.Line
 		e.Msg = "XML syntax error: " + se.Msg
 	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {

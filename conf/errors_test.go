@@ -46,6 +46,13 @@ func TestErrors(t *testing.T) {
 			`:1: xmppd: no <xmppd> root element`}},
 		{"two roots", "<xmppd/>\n<xmppd/>", []string{
 			`:2: xmppd: a second root element <xmppd> after </xmppd>`}},
+		{"byte order mark", "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xmppd/>", nil},
+		{"encoding", "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<xmppd/>", []string{
+			`:1: xmppd: encoding "ISO-8859-1" is not supported: write the file in UTF-8`}},
+		{"invalid UTF-8", "<xmppd>\n<tls cert=\"\xff\"/>\n</xmppd>", []string{
+			`:2: xmppd: XML syntax error: invalid UTF-8`}},
+		{"undefined entity", "<xmppd>\n<tls cert=\"&nbsp;\"/>\n</xmppd>", []string{
+			`:2: xmppd: XML syntax error: invalid character entity &nbsp;`}},
 		{"doctype", "<!DOCTYPE xmppd>\n<xmppd/>", []string{
 			`:1: xmppd: <!DOCTYPE> is not allowed`}},
 		{"processing instruction", "<xmppd>\n<?php echo ?>\n</xmppd>", []string{
