@@ -1,0 +1,306 @@
+// Package roster implements RFC 6121: the roster (jabber:iq:roster get, set,
+// remove and pushes, with XEP-0237 versioning), the presence subscription
+// state machine of §3 and Appendix A (with pre-approval, §3.4), and presence
+// broadcast, probes and directed presence (§4).
+//
+// It is a module in the pipeline of docs/ARCHITECTURE.md: New registers its
+// roster IQ handlers on the router, an outbound presence hook (what a local
+// session sends: broadcast, directed presence, subscription requests and
+// answers), an inbound presence hook (what arrives for a local account:
+// subscription stanzas and probes) and an unbound callback (unavailable
+// presence when a session ends). Roster items live in a storage.Roster;
+// presence lives on the sessions (router.Session.SetPresence); the only
+// state the module keeps itself is who each session sent directed presence
+// to.
+//
+// Subscription stanzas are processed twice, as in the RFC: once for the
+// sender's roster (outbound) and, after Router.Route, once for the
+// recipient's roster (inbound) — for two local accounts both happen here,
+// one after the other.
+package roster
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
+)
+
+// Namespaces and stream features.
+const (
+	// NS is the roster namespace (RFC 6121 §2).
+	NS = "jabber:iq:roster"
+	// NSRosterVer is the XEP-0237 stream feature namespace.
+	NSRosterVer = "urn:xmpp:features:rosterver"
+	// NSPreApproval is the RFC 6121 §3.4 stream feature namespace.
+	NSPreApproval = "urn:xmpp:features:pre-approval"
+)
+
+// Limits on roster item content (RFC 6121 §2.3.3: not-acceptable).
+const (
+	MaxNameBytes  = 1023 // a 'name' attribute
+	MaxGroupBytes = 1023 // one <group/>
+	MaxGroups     = 64   // groups on one item
+)
+
+// Options configure the roster module.
+type Options struct {
+	// MaxItems is the largest roster a user may build with roster sets and
+	// outbound subscriptions (0: no limit). Contacts that only asked to
+	// subscribe and were not answered are not counted, but none are kept
+	// beyond the limit either.
+	MaxItems int
+	// Versioning enables XEP-0237 roster versioning.
+	Versioning bool
+}
+
+// Module is the roster and presence module.
+type Module struct {
+	r     *router.Router
+	store storage.Roster
+	log   *slog.Logger
+	opts  Options
+
+	locks  [64]sync.Mutex // per owner (by hash): read-modify-write of items
+	pushID atomic.Uint64
+
+	dmu      sync.Mutex
+	directed map[router.Session]map[string]jid.JID // session → recipients of its directed presence
+}
+
+// New registers the roster module on r.
+func New(r *router.Router, store storage.Roster, log *slog.Logger, opts Options) *Module {
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Module{
+		r:        r,
+		store:    store,
+		log:      log.With("module", "roster"),
+		opts:     opts,
+		directed: make(map[router.Session]map[string]jid.JID),
+	}
+	r.HandleIQ("get", NS, router.ToBare, m.handleGet)
+	r.HandleIQ("set", NS, router.ToBare, m.handleSet)
+	r.OnOutbound(wire.KindPresence, m.outbound)
+	r.OnInbound(wire.KindPresence, m.inbound)
+	r.OnUnbound(m.unbound)
+	return m
+}
+
+// StreamFeatures returns the stream features the c2s negotiation should
+// advertise after binding: XEP-0237 roster versioning (when enabled) and
+// RFC 6121 §3.4 subscription pre-approval.
+func (m *Module) StreamFeatures() []byte {
+	b := make([]byte, 0, 96)
+	if m.opts.Versioning {
+		b = append(b, "<ver xmlns='"+NSRosterVer+"'/>"...)
+	}
+	b = append(b, "<sub xmlns='"+NSPreApproval+"'/>"...)
+	return b
+}
+
+// lock serializes read-modify-write of one owner's roster. Locks are never
+// nested, and nothing is routed while one is held.
+func (m *Module) lock(owner string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(owner))
+	mu := &m.locks[h.Sum32()%uint32(len(m.locks))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// hasTo and hasFrom read the subscription of an item.
+func hasTo(it storage.RosterItem) bool {
+	return it.Subscription == storage.SubTo || it.Subscription == storage.SubBoth
+}
+
+func hasFrom(it storage.RosterItem) bool {
+	return it.Subscription == storage.SubFrom || it.Subscription == storage.SubBoth
+}
+
+func setSub(it *storage.RosterItem, to, from bool) {
+	switch {
+	case to && from:
+		it.Subscription = storage.SubBoth
+	case to:
+		it.Subscription = storage.SubTo
+	case from:
+		it.Subscription = storage.SubFrom
+	default:
+		it.Subscription = storage.SubNone
+	}
+}
+
+func normSub(it *storage.RosterItem) {
+	if it.Subscription == "" {
+		it.Subscription = storage.SubNone
+	}
+}
+
+// hidden reports whether an item exists only to remember an unanswered
+// subscription request ("None + Pending In" for a contact the user never
+// added): such items are kept in storage but left out of roster results
+// and pushes (RFC 6121 Appendix A.1 allows either).
+func hidden(it storage.RosterItem) bool {
+	return it.PendingIn && empty(it)
+}
+
+// empty reports whether an item carries nothing but, possibly, a pending
+// inbound request.
+func empty(it storage.RosterItem) bool {
+	return (it.Subscription == storage.SubNone || it.Subscription == "") && !it.Ask && !it.Approved &&
+		it.Name == "" && len(it.Groups) == 0
+}
+
+// visibleChange reports whether a roster push is due for a change from a to b.
+func visibleChange(a, b storage.RosterItem) bool {
+	if hidden(b) {
+		return false
+	}
+	if hidden(a) {
+		return true
+	}
+	if a.Subscription != b.Subscription || a.Ask != b.Ask || a.Name != b.Name ||
+		(a.Approved && !hasFrom(a)) != (b.Approved && !hasFrom(b)) || len(a.Groups) != len(b.Groups) {
+		return true
+	}
+	for i := range a.Groups {
+		if a.Groups[i] != b.Groups[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// item reads one item; a missing item is returned as a zero item with the
+// contact's JID and found false.
+func (m *Module) item(ctx context.Context, owner, contact string) (storage.RosterItem, bool, error) {
+	it, err := m.store.Item(ctx, owner, contact)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.RosterItem{JID: contact, Subscription: storage.SubNone}, false, nil
+	}
+	if err != nil {
+		return it, false, err
+	}
+	normSub(&it)
+	return it, true, nil
+}
+
+// save stores the new state of an item after a subscription change and
+// pushes it when the user can see the change. An item that no longer
+// carries anything and was never visible is removed instead. It returns
+// false when the item could not be stored (logged).
+func (m *Module) save(ctx context.Context, owner string, before, after storage.RosterItem, existed bool) bool {
+	if !existed && empty(after) && !after.PendingIn {
+		return true
+	}
+	if existed && hidden(before) && empty(after) && !after.PendingIn {
+		if _, err := m.store.Remove(ctx, owner, after.JID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			m.log.Error("removing roster item failed", "owner", owner, "contact", after.JID, "err", err)
+			return false
+		}
+		return true
+	}
+	if existed && sameState(before, after) {
+		return true
+	}
+	ver, err := m.store.Put(ctx, owner, after)
+	if err != nil {
+		m.log.Error("storing roster item failed", "owner", owner, "contact", after.JID, "err", err)
+		return false
+	}
+	if visibleChange(before, after) || (!existed && !hidden(after)) {
+		m.push(owner, after, ver, false)
+	}
+	return true
+}
+
+func sameState(a, b storage.RosterItem) bool {
+	return a.Subscription == b.Subscription && a.Ask == b.Ask && a.PendingIn == b.PendingIn &&
+		a.Approved == b.Approved && string(a.PendingInXML) == string(b.PendingInXML)
+}
+
+// push sends a roster push (RFC 6121 §2.1.6) to every interested resource
+// of owner. Send never blocks, so pushes may be sent under the owner's lock.
+func (m *Module) push(owner string, it storage.RosterItem, ver uint64, removed bool) {
+	var q []byte
+	for _, s := range m.r.Resources(owner) {
+		if !s.Interested() {
+			continue
+		}
+		if q == nil {
+			q = m.appendQuery(nil, ver)
+			q = append(q, '>')
+			q = appendItem(q, it, removed)
+			q = append(q, "</query>"...)
+		}
+		b := make([]byte, 0, len(q)+96)
+		b = append(b, "<iq type='set' id='push"...)
+		b = strconv.AppendUint(b, m.pushID.Add(1), 10)
+		b = append(b, "' to='"...)
+		b = wire.AppendEscapedAttr(b, s.JID().String())
+		b = append(b, "'>"...)
+		b = append(b, q...)
+		b = append(b, "</iq>"...)
+		s.Send(b)
+	}
+}
+
+// appendQuery opens <query xmlns='jabber:iq:roster' [ver='…'] (unclosed tag).
+func (m *Module) appendQuery(b []byte, ver uint64) []byte {
+	b = append(b, "<query xmlns='"+NS+"'"...)
+	if m.opts.Versioning {
+		b = append(b, " ver='"...)
+		b = strconv.AppendUint(b, ver, 10)
+		b = append(b, '\'')
+	}
+	return b
+}
+
+// appendItem writes one <item/> of a roster result or push.
+func appendItem(b []byte, it storage.RosterItem, removed bool) []byte {
+	b = append(b, "<item jid='"...)
+	b = wire.AppendEscapedAttr(b, it.JID)
+	b = append(b, '\'')
+	if removed {
+		return append(b, " subscription='remove'/>"...)
+	}
+	if it.Name != "" {
+		b = append(b, " name='"...)
+		b = wire.AppendEscapedAttr(b, it.Name)
+		b = append(b, '\'')
+	}
+	sub := it.Subscription
+	if sub == "" {
+		sub = storage.SubNone
+	}
+	b = append(b, " subscription='"...)
+	b = append(b, sub...)
+	b = append(b, '\'')
+	if it.Ask {
+		b = append(b, " ask='subscribe'"...)
+	}
+	if it.Approved && !hasFrom(it) {
+		b = append(b, " approved='true'"...)
+	}
+	if len(it.Groups) == 0 {
+		return append(b, "/>"...)
+	}
+	b = append(b, '>')
+	for _, g := range it.Groups {
+		b = append(b, "<group>"...)
+		b = wire.AppendEscapedText(b, g)
+		b = append(b, "</group>"...)
+	}
+	return append(b, "</item>"...)
+}
