@@ -82,7 +82,7 @@ type decoder struct {
 	// anyModule accepts unregistered module elements (decoding them into
 	// nothing); used to check the example without every module linked in.
 	anyModule bool
-	seen      map[string]bool // every key met, without indexes
+	seen      map[string]bool // every key met (also in commented-out elements), without indexes
 }
 
 var errAbort = errors.New("abort")
@@ -340,6 +340,8 @@ func (d *decoder) element(t xml.StartElement, off int64, v reflect.Value, si *st
 			if len(bytes.TrimSpace(t)) > 0 {
 				d.textErr(t, off, key)
 			}
+		case xml.Comment:
+			d.comment(t, frame{si: si, key: key, module: module != ""})
 		case xml.ProcInst:
 			k := key + "?"
 			d.src.pos[k] = d.posAt(off)
@@ -430,6 +432,8 @@ func (d *decoder) modules(t xml.StartElement, off int64, key string) error {
 			if len(bytes.TrimSpace(t)) > 0 {
 				d.textErr(t, off, key)
 			}
+		case xml.Comment:
+			d.comment(t, frame{key: key, modules: true})
 		case xml.ProcInst, xml.Directive:
 			k := key + "?"
 			d.src.pos[k] = d.posAt(off)
@@ -468,6 +472,76 @@ func (d *decoder) modules(t xml.StartElement, off int64, key string) error {
 			if err := d.element(t, off, mv, infoFor(mv.Type()), mkey, name); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// frame is where a comment was met: the element's field table and key, or
+// <modules>.
+type frame struct {
+	si      *structInfo
+	key     string
+	module  bool // si is a module's struct (enabled is accepted)
+	modules bool // inside <modules>
+}
+
+// comment looks for commented-out elements and attributes, such as an
+// example list item:
+//
+//	<!-- <exempt jid="admin@example.org"/> -->
+//
+// and marks their keys as seen, so that the example file can document a
+// setting whose default is empty without changing the defaults. Nothing in
+// a comment changes the configuration.
+func (d *decoder) comment(c xml.Comment, at frame) {
+	text := bytes.TrimSpace(c)
+	if len(text) == 0 || text[0] != '<' {
+		return
+	}
+	dec := xml.NewDecoder(io.MultiReader(strings.NewReader("<_>"), bytes.NewReader(text), strings.NewReader("</_>")))
+	dec.Strict = true
+	if _, err := dec.Token(); err != nil { // <_>
+		return
+	}
+	stack := []frame{at}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return
+			}
+		case xml.StartElement:
+			top := stack[len(stack)-1]
+			next := frame{key: top.key + "/" + t.Name.Local}
+			switch {
+			case top.modules:
+				if m, ok := d.c.Modules[t.Name.Local]; ok {
+					next.si, next.module = infoFor(reflect.TypeOf(m).Elem()), true
+				}
+			case top.si != nil:
+				if f := top.si.elems[t.Name.Local]; f != nil {
+					if f.kind == kindModules {
+						next.modules = true
+					}
+					next.si = f.info
+				}
+			}
+			if next.si == nil && !next.modules {
+				next = frame{} // unknown: nothing below counts
+			} else {
+				d.seen[stripIndexes(next.key)] = true
+				for _, a := range t.Attr {
+					if next.si != nil && (next.si.attrs[a.Name.Local] != nil || next.module && a.Name.Local == "enabled") {
+						d.seen[stripIndexes(next.key)+"@"+a.Name.Local] = true
+					}
+				}
+			}
+			stack = append(stack, next)
 		}
 	}
 }

@@ -18,7 +18,9 @@ func Example() []byte { return append([]byte(nil), example...) }
 // CheckExample verifies that the example file is complete and true for the
 // modules linked into the program: it parses and validates with the
 // registered modules, every element and attribute of Config and of every
-// registered module appears in it, and every value it writes is the default.
+// registered module appears in it (commented-out elements such as
+// <!-- <item x="…"/> --> count, for lists whose default is empty), and every
+// value it writes is the default.
 // A test of the program that links all modules (cmd/xmppd) calls it, so a
 // module that adds a setting must document it in conf/xmppd.example.xml.
 func CheckExample() error {

@@ -193,6 +193,16 @@ func TestCheckExampleWithModules(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "xmppd/modules/test-roster/group is not in the example") {
 		t.Errorf("got %v", err)
 	}
+	// A list whose default is empty is documented by a commented-out item.
+	withSections = strings.Replace(withSections, "</test-roster>", "  <!-- <group name=\"friends\"/> -->\n    </test-roster>", 1)
+	if err := exampleProblems([]byte(withSections), false, RegisteredModules()); err != nil {
+		t.Errorf("complete example refused: %v", err)
+	}
+	// ... but a commented-out item with a misspelled attribute does not count.
+	typo := strings.Replace(withSections, `<group name="friends"/>`, `<group nam="friends"/>`, 1)
+	if err := exampleProblems([]byte(typo), false, RegisteredModules()); err == nil || !strings.Contains(err.Error(), "test-roster/group@name is not in the example") {
+		t.Errorf("got %v", err)
+	}
 	bad := strings.Replace(withSections, `<test-off enabled="false"`, `<test-off enabled="true"`, 1)
 	err = exampleProblems([]byte(bad), false, RegisteredModules())
 	if err == nil || !strings.Contains(err.Error(), `xmppd/modules/test-off@enabled: the example says "true" but the default is "false"`) {
