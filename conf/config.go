@@ -137,13 +137,13 @@ type Limits struct {
 	MaxStanzaSize         ByteSize      `conf:"max-stanza-size,min=10000"` // RFC 6120 §13.12: at least 10000 bytes
 	MaxConnectionsPerIP   int           `conf:"max-connections-per-ip,min=0"`
 	MaxSessionsPerAccount int           `conf:"max-sessions-per-account,min=0"`
-	BytesPerSecond        ByteSize      `conf:"bytes-per-second"`             // per session, inbound; 0 = unlimited
-	StanzasPerSecond      int           `conf:"stanzas-per-second,min=0"`     // per session, inbound; 0 = unlimited
-	NegotiationTimeout    time.Duration `conf:"negotiation-timeout,min=1s"`   // from TCP accept to a bound resource
-	PingInterval          time.Duration `conf:"ping-interval"`                // idle time before the server pings; 0 = never
-	PingTimeout           time.Duration `conf:"ping-timeout,min=1s"`          // how long a ping may stay unanswered
-	MaxRosterItems        int           `conf:"max-roster-items,min=0"`       // 0 = unlimited
-	OutboundQueue         int           `conf:"outbound-queue,min=1"`         // stanzas queued per session before it is dropped
+	BytesPerSecond        ByteSize      `conf:"bytes-per-second"`           // per session, inbound; 0 = unlimited
+	StanzasPerSecond      int           `conf:"stanzas-per-second,min=0"`   // per session, inbound; 0 = unlimited
+	NegotiationTimeout    time.Duration `conf:"negotiation-timeout,min=1s"` // from TCP accept to a bound resource
+	PingInterval          time.Duration `conf:"ping-interval"`              // idle time before the server pings; 0 = never
+	PingTimeout           time.Duration `conf:"ping-timeout,min=1s"`        // how long a ping may stay unanswered
+	MaxRosterItems        int           `conf:"max-roster-items,min=0"`     // 0 = unlimited
+	OutboundQueue         int           `conf:"outbound-queue,min=1"`       // stanzas queued per session before it is dropped
 }
 
 // Log is <log>.
