@@ -363,35 +363,18 @@ func (r *Reader) nameField(b []byte) field {
 	return r.scratchField(b, false)
 }
 
-// resolve finds the namespace of a prefix used on the tag at b[i], looking
-// at that tag, then at the root tag (b[0]), then at the stream.
-func (r *Reader) resolve(b []byte, i int, prefix []byte) (field, bool) {
-	if string(prefix) == "xml" {
-		return field{s: NSXML}, true
-	}
-	if v, ok := findDecl(b, i, prefix); ok {
-		return r.nsField(v, r.ctx.def), true
-	}
-	if i != 0 {
-		if v, ok := findDecl(b, 0, prefix); ok {
-			return r.nsField(v, r.ctx.def), true
-		}
-	}
-	if len(prefix) == 0 {
-		return field{s: r.ctx.def}, true
-	}
-	if s, ok := r.ctx.lookup(prefix); ok {
-		return field{s: s}, true
-	}
-	return field{}, false
-}
-
-// envelope builds the Stanza for the complete element b.
+// envelope builds the Stanza for the complete element b. It reads the root
+// start tag once and the first child's start tag once; only a prefixed
+// child whose prefix is declared on neither of them nor on the stream makes
+// it look at the root tag again.
 func (r *Reader) envelope(b []byte) (*Stanza, error) {
 	r.scratch = r.scratch[:0]
+	def := r.ctx.def
 	name, i := tagName(b, 0)
 	prefix, local := splitQName(name)
 	var fType, fID, fTo, fFrom, fLang field
+	var rootDef, rootPDecl []byte
+	var hasRootDef, hasRootPDecl, rootDecls bool
 	for {
 		an, av, j, ok := nextAttr(b, i)
 		if !ok {
@@ -409,21 +392,76 @@ func (r *Reader) envelope(b []byte) (*Stanza, error) {
 			fFrom = r.scratchField(av, true)
 		case "xml:lang":
 			fLang = r.scratchField(av, true)
+		case "xmlns":
+			rootDef, hasRootDef = av, true
+		default:
+			if len(an) > 6 && string(an[:6]) == "xmlns:" {
+				rootDecls = true
+				if string(an[6:]) == string(prefix) {
+					rootPDecl, hasRootPDecl = av, true
+				}
+			}
 		}
 	}
 	fName := r.nameField(local)
-	fNS, ok := r.resolve(b, 0, prefix)
-	if !ok {
-		return nil, &Error{"bad-namespace-prefix", "undeclared prefix " + string(prefix)}
+	var fNS field
+	switch {
+	case len(prefix) == 0 && hasRootDef:
+		fNS = r.nsField(rootDef, def)
+	case len(prefix) == 0:
+		fNS = field{s: def}
+	case hasRootPDecl:
+		fNS = r.nsField(rootPDecl, def)
+	case string(prefix) == "xml":
+		fNS = field{s: NSXML}
+	default:
+		s, ok := r.ctx.lookup(prefix)
+		if !ok {
+			return nil, &Error{"bad-namespace-prefix", "undeclared prefix " + string(prefix)}
+		}
+		fNS = field{s: s}
 	}
+
 	var fPName, fPNS field
 	if c := r.sc.child; c > 0 {
-		cname, _ := tagName(b, c)
+		cname, i := tagName(b, c)
 		cprefix, clocal := splitQName(cname)
 		fPName = r.nameField(clocal)
-		fPNS, ok = r.resolve(b, c, cprefix)
-		if !ok {
-			return nil, &Error{"bad-namespace-prefix", "undeclared prefix " + string(cprefix)}
+		var decl []byte
+		found := false
+		for {
+			an, av, j, ok := nextAttr(b, i)
+			if !ok {
+				break
+			}
+			i = j
+			if isDecl(an, cprefix) {
+				decl, found = av, true
+				break
+			}
+		}
+		switch {
+		case found:
+		case len(cprefix) == 0 && hasRootDef:
+			decl, found = rootDef, true
+		case len(cprefix) == 0:
+			fPNS = field{s: def}
+		case string(cprefix) == "xml":
+			fPNS = field{s: NSXML}
+		default:
+			if rootDecls {
+				decl, found = findDecl(b, 0, cprefix)
+			}
+			if !found {
+				s, ok := r.ctx.lookup(cprefix)
+				if !ok {
+					return nil, &Error{"bad-namespace-prefix", "undeclared prefix " + string(cprefix)}
+				}
+				fPNS = field{s: s}
+			}
+		}
+		if found {
+			fPNS = r.nsField(decl, def)
 		}
 	}
 

@@ -241,10 +241,18 @@ func (r *Reader) consumed(n int) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
-func isNameByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '_' || c == ':' || c == '.' || c == '-' || c >= utf8.RuneSelf
-}
+// nameBytes marks the bytes that can be part of a name: the ASCII name
+// characters and every byte of a multi-byte UTF-8 sequence (checked once the
+// name is complete), as encoding/xml delimits names.
+var nameBytes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '_' || c == ':' || c == '.' || c == '-' || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+func isNameByte(c byte) bool { return nameBytes[c] }
 
 // skipSpace consumes whitespace between top-level elements.
 func (r *Reader) skipSpace() {
