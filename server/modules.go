@@ -18,6 +18,9 @@ type offlineConfig struct {
 	MaxMessages int `conf:"max-messages,min=0"` // per user; 0 = unlimited
 }
 
+// SetMax sets the per-user limit (tests).
+func (c *offlineConfig) SetMax(n int) { c.MaxMessages = n }
+
 type versionConfig struct {
 	conf.ModuleBase
 	ShowOS bool `conf:"show-os"` // include the operating system in XEP-0092 answers
