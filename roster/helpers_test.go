@@ -186,7 +186,7 @@ const spyDomain = "spy.example"
 type env struct {
 	t     *testing.T
 	r     *router.Router
-	store *memRoster
+	store storage.Roster
 	m     *Module
 
 	mu  sync.Mutex
@@ -197,9 +197,16 @@ type env struct {
 
 func newEnv(t *testing.T, opts Options, accounts ...string) *env {
 	t.Helper()
-	e := &env{t: t, store: newMemRoster(accounts...)}
+	mem := newMemRoster(accounts...)
+	return newEnvWith(t, opts, mem, mem)
+}
+
+// newEnvWith builds the test world over a given roster store.
+func newEnvWith(t *testing.T, opts Options, store storage.Roster, accounts router.Accounts) *env {
+	t.Helper()
+	e := &env{t: t, store: store}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.r = router.New(log, func(d string) bool { return d == "example.com" || d == spyDomain }, e.store)
+	e.r = router.New(log, func(d string) bool { return d == "example.com" || d == spyDomain }, accounts)
 	e.r.OnInbound(wire.KindPresence, func(c *router.Context) bool {
 		if c.To.Domainpart() != spyDomain {
 			return false
