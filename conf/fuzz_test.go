@@ -10,6 +10,7 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add(example)
 	f.Add([]byte("<xmppd/>"))
+	f.Add([]byte("<xmppd><listeners><!-- <c2s address=\"x\"><y z=\"1\"/></c2s> --></listeners><modules><!-- <m enabled=\"1\"/> --></modules></xmppd>"))
 	f.Add([]byte("<xmppd><hosts><host name=\"a\"/></hosts><listeners><c2s address=\":1\"/></listeners></xmppd>"))
 	f.Add([]byte("<xmppd><modules><x enabled='no'/></modules></xmppd>"))
 	f.Add([]byte("<xmppd>\n<tls cert=\"a\" cert=\"b\"/>\n<!DOCTYPE x><?pi?>text</xmppd><xmppd/>"))
