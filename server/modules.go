@@ -9,6 +9,7 @@ import (
 	"github.com/xmppd/xmppd/offline"
 	"github.com/xmppd/xmppd/ping"
 	"github.com/xmppd/xmppd/register"
+	"github.com/xmppd/xmppd/roster"
 	"github.com/xmppd/xmppd/version"
 )
 
@@ -49,6 +50,8 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	cfg, r, log := s.Config, s.Router, s.Log
 	d := disco.New(r, "xmppd")
 
+	rc := cfg.Module("roster").(*rosterConfig)
+	ros := roster.New(r, s.Store.Roster(), log, roster.Options{MaxItems: cfg.Limits.MaxRosterItems, Versioning: rc.Versioning})
 
 	if cfg.ModuleEnabled("offline") {
 		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages})
@@ -75,7 +78,7 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	})
 	opts.Registrar = reg
 
-	var features []byte
+	features := append([]byte(nil), ros.StreamFeatures()...)
 	features = append(features, d.StreamFeature()...)
 	return features, nil
 }
