@@ -57,8 +57,8 @@ func Parse(r io.Reader, name string, dataDir string) (*Config, error) {
 	return c, nil
 }
 
-// Pos is a position in a configuration file.
-type Pos struct {
+// filePos is a position in a configuration file.
+type filePos struct {
 	Line, Column int // 1-based
 }
 
@@ -66,7 +66,7 @@ type Pos struct {
 // by indexed path ("xmppd/listeners/c2s[1]@address").
 type source struct {
 	file string
-	pos  map[string]Pos
+	pos  map[string]filePos
 }
 
 type decoder struct {
@@ -97,7 +97,7 @@ func decode(data []byte, name, dataDir string, anyModule bool) (*Config, *decode
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	c := defaults(dataDir)
 	c.Path = name
-	c.src = &source{file: name, pos: map[string]Pos{}}
+	c.src = &source{file: name, pos: map[string]filePos{}}
 	d := &decoder{
 		c:         c,
 		data:      data,
@@ -129,7 +129,7 @@ func decode(data []byte, name, dataDir string, anyModule bool) (*Config, *decode
 	return c, d
 }
 
-func (d *decoder) posAt(off int64) Pos {
+func (d *decoder) posAt(off int64) filePos {
 	if off < 0 {
 		off = 0
 	}
@@ -137,7 +137,7 @@ func (d *decoder) posAt(off int64) Pos {
 		off = int64(len(d.data))
 	}
 	i := sort.Search(len(d.lines), func(i int) bool { return int64(d.lines[i]) > off })
-	return Pos{Line: i, Column: int(off-int64(d.lines[i-1])) + 1}
+	return filePos{Line: i, Column: int(off-int64(d.lines[i-1])) + 1}
 }
 
 // errorf records an error at key (an indexed key; its position is looked up).
@@ -187,7 +187,7 @@ func (d *decoder) document() error {
 		tok, off, err := d.next("xmppd")
 		if err == io.EOF {
 			if !root {
-				d.src.pos["xmppd"] = Pos{Line: 1, Column: 1}
+				d.src.pos["xmppd"] = filePos{Line: 1, Column: 1}
 				d.errorf("xmppd", "no <xmppd> root element")
 			}
 			return nil
@@ -323,7 +323,7 @@ func (d *decoder) element(t xml.StartElement, off int64, v reflect.Value, si *st
 	}
 
 	// Children.
-	once := map[string]Pos{}
+	once := map[string]filePos{}
 	count := map[string]int{}
 	for {
 		tok, off, err := d.next(key)
@@ -416,7 +416,7 @@ func (d *decoder) modules(t xml.StartElement, off int64, key string) error {
 		}
 		d.errorf(akey, "unknown attribute (<modules> has none)")
 	}
-	once := map[string]Pos{}
+	once := map[string]filePos{}
 	for {
 		tok, off, err := d.next(key)
 		if err == io.EOF {
@@ -654,9 +654,9 @@ func displayKey(key string) (path, attr string) {
 
 // position finds the nearest recorded position for key: the key itself, its
 // element, or the closest ancestor present in the file.
-func (s *source) position(key string) Pos {
+func (s *source) position(key string) filePos {
 	if s == nil {
-		return Pos{}
+		return filePos{}
 	}
 	for k := key; k != ""; {
 		if p, ok := s.pos[k]; ok {
@@ -668,7 +668,7 @@ func (s *source) position(key string) Pos {
 			break
 		}
 	}
-	return Pos{}
+	return filePos{}
 }
 
 // errAt makes an Error for an indexed key.
