@@ -79,6 +79,9 @@ func TestLocalHandshake(t *testing.T) {
 	if got := filter(gotJ, wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/orchard" {
 		t.Errorf("juliet did not get romeo's presence: %s", describe(gotJ))
 	}
+	if ps := pushes(t, gotR); len(ps) != 1 || ps[0].Sub != "both" {
+		t.Errorf("romeo's push after approving: %v", ps)
+	}
 	if a, b := subOf(e, lromeo, ljuliet), subOf(e, ljuliet, lromeo); a != "Both" || b != "Both" {
 		t.Errorf("final states %s / %s, want Both / Both", a, b)
 	}
