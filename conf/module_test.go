@@ -167,6 +167,7 @@ func TestModuleErrors(t *testing.T) {
 // A module's settings must be in the example: CheckExample notices.
 func TestCheckExampleWithModules(t *testing.T) {
 	registerTestModules(t)
+	withCoreExample(t)
 	err := CheckExample()
 	if err == nil {
 		t.Fatal("CheckExample passed without the modules' sections")

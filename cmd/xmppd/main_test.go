@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/client"
+	"github.com/xmppd/xmppd/conf"
 )
 
 // xmppd builds the command once per test binary.
@@ -179,5 +180,14 @@ func TestServeLifecycle(t *testing.T) {
 	}()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("xmppd exit: %v", err)
+	}
+}
+
+// TestExampleDocumentsEveryModule checks the committed example against the
+// modules linked into the real binary: every key present, every value the
+// default.
+func TestExampleDocumentsEveryModule(t *testing.T) {
+	if err := conf.CheckExample(); err != nil {
+		t.Fatal(err)
 	}
 }
