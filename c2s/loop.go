@@ -24,6 +24,11 @@ func (srv *Server) leaf() *x509.Certificate {
 func (s *Session) loop(ctx context.Context, rd *wire.Reader) {
 	s.idle = time.AfterFunc(s.srv.opts.PingInterval, s.checkIdle)
 	defer s.unbind()
+	// Inbound shaping: a session over its rate is simply not read for a
+	// while, so TCP pushes back on the client (nothing is dropped).
+	o := s.srv.opts
+	stanzas := newBucket(float64(o.StanzasPerSecond), float64(o.StanzasPerSecond))
+	bytes := newBucket(float64(o.BytesPerSecond), float64(max(o.BytesPerSecond, o.MaxStanza)))
 	for {
 		st, err := rd.Next()
 		if err != nil {
@@ -31,6 +36,12 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader) {
 			return
 		}
 		s.touch()
+		if wait := max(stanzas.take(1), bytes.take(float64(len(st.Raw)))); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-s.done:
+			}
+		}
 		if err := s.handle(ctx, st); err != nil {
 			s.endWith(err)
 			return

@@ -75,6 +75,8 @@ type Options struct {
 	AccountFailuresPerMinute int
 	MaxConnsPerIP            int
 	MaxSessionsPerAccount    int
+	StanzasPerSecond         int // per session, inbound; 0 = unlimited
+	BytesPerSecond           int // per session, inbound; 0 = unlimited
 
 	Registrar Registrar
 	// Features returns extra stream features offered after authentication.

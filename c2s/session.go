@@ -43,8 +43,18 @@ func (s *Session) JID() jid.JID { return s.j }
 // Send queues one element; it never blocks.
 func (s *Session) Send(raw []byte) bool {
 	s.mu.Lock()
-	if s.closing || len(s.queue) >= s.srv.opts.OutboundQueue {
+	if s.closing {
 		s.mu.Unlock()
+		return false
+	}
+	if len(s.queue) >= s.srv.opts.OutboundQueue {
+		// A client that does not read what it is sent is dropped; what
+		// waited for it is rescued to offline storage when the stuck write
+		// fails, and the caller stores this one.
+		s.closing = true
+		s.mu.Unlock()
+		s.log.Warn("outbound queue full; dropping the session", "queued", s.srv.opts.OutboundQueue)
+		s.t.close()
 		return false
 	}
 	s.queue = append(s.queue, raw)

@@ -53,8 +53,8 @@ func New(r *router.Router, accounts storage.Accounts, log *slog.Logger, opts Opt
 	}
 	m := &Module{r: r, accounts: accounts, opts: opts, log: log, perIP: map[string]int{}}
 	r.AddFeature(router.ToServer, NS)
-	r.HandleIQ("get", NS, router.ToServer, m.getAuthed)
-	r.HandleIQ("set", NS, router.ToServer, m.setAuthed)
+	r.HandleIQ("get", NS, router.ToServer|router.ToBare, m.getAuthed)
+	r.HandleIQ("set", NS, router.ToServer|router.ToBare, m.setAuthed)
 	return m
 }
 
@@ -162,14 +162,32 @@ func (m *Module) allow(ip net.IP) bool {
 	return true
 }
 
+// own reports whether an iq is the account's own (to the server, or to its
+// own bare JID); anything else is forbidden.
+func own(c *router.Context) bool {
+	if c.To.Localpart() != "" && !c.To.Equal(c.From.Bare()) {
+		c.Error("auth", "forbidden", "")
+		return false
+	}
+	return true
+}
+
 func (m *Module) getAuthed(c *router.Context) {
-	c.Reply([]byte("<query xmlns='" + NS + "'><registered/><username>" + c.From.Localpart() + "</username><password/></query>"))
+	if !own(c) {
+		return
+	}
+	b := []byte("<query xmlns='" + NS + "'><registered/><username>")
+	b = wire.AppendEscapedText(b, c.From.Localpart())
+	c.Reply(append(b, "</username><password/></query>"...))
 }
 
 // Kicker is implemented by sessions that can be ended with a stream error.
 type Kicker interface{ Kick(cond, text string) }
 
 func (m *Module) setAuthed(c *router.Context) {
+	if !own(c) {
+		return
+	}
 	var q query
 	if err := c.Stanza.Decode(&q); err != nil {
 		c.Error("modify", "bad-request", "")

@@ -125,6 +125,8 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		AccountFailuresPerMinute: cfg.Auth.AccountFailuresPerMinute,
 		MaxConnsPerIP:            cfg.Limits.MaxConnectionsPerIP,
 		MaxSessionsPerAccount:    cfg.Limits.MaxSessionsPerAccount,
+		StanzasPerSecond:         cfg.Limits.StanzasPerSecond,
+		BytesPerSecond:           int(cfg.Limits.BytesPerSecond),
 		Extensions:               map[string]c2s.ExtHandler{},
 	}
 	if opts.PingInterval <= 0 {
