@@ -20,7 +20,7 @@ const (
 
 // env is the comparable part of a Stanza.
 type env struct {
-	Kind                                Kind
+	Kind                               Kind
 	Name, NS, Type, ID, To, From, Lang string
 	PayloadName, PayloadNS             string
 	Raw                                string

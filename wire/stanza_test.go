@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"math/rand"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -336,6 +337,8 @@ func TestErrorReply(t *testing.T) {
 			"<message from='d@e' to='a@b/c' id='m&amp;1' type='error' xmlns:x='urn:x'><body>hi</body><x:y/><error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>too &lt;many&gt;</text></error></message>"},
 		{"<presence to='room@muc/nick'/>", "cancel", "conflict", "",
 			"<presence from='room@muc/nick' type='error'><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"},
+		{"<iq xmlns='jabber:client' xmlns:p='urn:p' type='set' id='1'><p:q/></iq>", "auth", "forbidden", "",
+			"<iq id='1' type='error' xmlns='jabber:client'><error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"},
 		{"<message xmlns='jabber:client' to='x'><body>b</body></message >", "cancel", "item-not-found", "",
 			"<message from='x' type='error' xmlns='jabber:client'><body>b</body><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"},
 	}
@@ -376,6 +379,7 @@ func FuzzParseElement(f *testing.F) {
 		if err := xmlCheck(st.Raw); err != nil {
 			t.Fatalf("encoding/xml refuses %q: %v", st.Raw, err)
 		}
+		checkNames(t, st)
 		st.HasChild(NSClient, "body")
 		st.Decode(new(struct{}))
 		id, typ := st.ID, st.Type
@@ -402,11 +406,25 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h1, got1, err1 := readStream(bytes.NewReader(data), 1024)
 		h2, got2, err2 := readStream(iotestOneByte(data), 1024)
+		h3, got3, err3 := readStream(&chunkReader{data: data, rnd: rand.New(rand.NewSource(int64(len(data)))), max: 17}, 1024)
 		if h1 != h2 || condition(err1) != condition(err2) || len(got1) != len(got2) {
 			t.Fatalf("whole and byte-by-byte reads differ: %v / %v, %d / %d", err1, err2, len(got1), len(got2))
 		}
+		if h1 != h3 || condition(err1) != condition(err3) || len(got1) != len(got3) {
+			t.Fatalf("whole and chunked reads differ: %v / %v, %d / %d", err1, err3, len(got1), len(got3))
+		}
+		r := NewReader(bytes.NewReader(data), 1024)
+		if _, err := r.Header(); err == nil {
+			for {
+				st, err := r.Next()
+				if err != nil {
+					break
+				}
+				checkNames(t, st)
+			}
+		}
 		for i := range got1 {
-			if got1[i] != got2[i] {
+			if got1[i] != got2[i] || got1[i] != got3[i] {
 				t.Fatalf("element %d differs", i)
 			}
 			if len(got1[i].Raw) > 1024 {
@@ -417,6 +435,42 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkNames compares the envelope's names with what encoding/xml resolves
+// for the same element in the same context.
+func checkNames(t *testing.T, st *Stanza) {
+	t.Helper()
+	d := xml.NewDecoder(io.MultiReader(bytes.NewReader(st.nsWrapper()), bytes.NewReader(st.Raw)))
+	d.Token() // the wrapper
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			t.Fatalf("encoding/xml: %v on %q", err, st.Raw)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 1 && (e.Name.Local != st.Name || e.Name.Space != st.NS) {
+				t.Fatalf("root {%s}%s, encoding/xml says %v", st.NS, st.Name, e.Name)
+			}
+			if depth == 2 {
+				if e.Name.Local != st.PayloadName || e.Name.Space != st.PayloadNS {
+					t.Fatalf("payload {%s}%s, encoding/xml says %v", st.PayloadNS, st.PayloadName, e.Name)
+				}
+				return
+			}
+		case xml.EndElement:
+			depth--
+			if depth == 0 {
+				if st.PayloadName != "" {
+					t.Fatalf("payload %s, encoding/xml sees none", st.PayloadName)
+				}
+				return
+			}
+		}
+	}
 }
 
 func iotestOneByte(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) }

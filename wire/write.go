@@ -153,33 +153,32 @@ func ErrorReply(st *Stanza, errType, cond, text string) []byte {
 	b = appendAttr(b, "id", st.ID)
 	b = append(b, " type='error'"...)
 
-	// The original children, with the namespace declarations they may
-	// rely on from the original start tag.
+	// An explicit default namespace on the original (WebSocket frames carry
+	// one) is kept; a message or presence also keeps its children and the
+	// prefix declarations they may rely on.
 	var inner []byte
 	raw := st.Raw
-	if st.Kind != KindIQ {
-		qname, i := tagName(raw, 0)
-		prefix, _ := splitQName(qname)
-		for {
-			an, av, j, ok := nextAttr(raw, i)
-			if !ok {
-				break
-			}
-			i = j
-			if hasPrefix(an, "xmlns:") || (string(an) == "xmlns" && len(prefix) == 0) {
-				b = append(b, ' ')
-				b = append(b, an...)
-				b = append(b, "='"...)
-				b = AppendEscapedAttr(b, attrString(av))
-				b = append(b, '\'')
-			}
+	keepChildren := st.Kind != KindIQ
+	qname, i := tagName(raw, 0)
+	prefix, _ := splitQName(qname)
+	for {
+		an, av, j, ok := nextAttr(raw, i)
+		if !ok {
+			break
 		}
-		end, empty := tagEnd(raw, i)
-		if !empty && len(prefix) == 0 {
-			// the root's end tag is the last tag of Raw
-			if close := bytes.LastIndexByte(raw, '<'); close >= end && end <= len(raw) {
-				inner = raw[end:close]
-			}
+		i = j
+		if (keepChildren && hasPrefix(an, "xmlns:")) || (string(an) == "xmlns" && len(prefix) == 0) {
+			b = append(b, ' ')
+			b = append(b, an...)
+			b = append(b, "='"...)
+			b = AppendEscapedAttr(b, attrString(av))
+			b = append(b, '\'')
+		}
+	}
+	if end, empty := tagEnd(raw, i); keepChildren && !empty && len(prefix) == 0 {
+		// the root's end tag is the last tag of Raw
+		if close := bytes.LastIndexByte(raw, '<'); close >= end && end <= len(raw) {
+			inner = raw[end:close]
 		}
 	}
 	b = append(b, '>')
