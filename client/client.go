@@ -329,6 +329,11 @@ func (c *Client) Err() error {
 	return c.err
 }
 
+// Incoming returns the channel of received elements, for callers that
+// read everything themselves instead of using Expect (the load tool). It
+// is closed when the stream ends.
+func (c *Client) Incoming() <-chan *wire.Stanza { return c.in }
+
 // ErrTimeout is returned by Expect when nothing matching arrived in time.
 var ErrTimeout = errors.New("client: timed out waiting for a stanza")
 

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -222,19 +223,24 @@ func chat(o options, cs []*client.Client, sum *summary) {
 		go func(c *client.Client) { // receiver
 			defer wg.Done()
 			local := make([]time.Duration, 0, 64)
+			deadline := time.NewTimer(time.Until(stop) + 2*time.Second)
+			defer deadline.Stop()
+		loop:
 			for {
-				st, err := c.Expect(time.Until(stop)+2*time.Second, client.Kind(wire.KindMessage))
-				if err != nil {
-					break
-				}
-				var m struct {
-					Body string `xml:"body"`
-				}
-				if st.Decode(&m) == nil {
-					if ts, err := strconv.ParseInt(strings.SplitN(m.Body, " ", 2)[0], 10, 64); err == nil {
+				select {
+				case st, ok := <-c.Incoming():
+					if !ok {
+						break loop
+					}
+					if st.Kind != wire.KindMessage {
+						continue
+					}
+					if ts, ok := stamp(st.Raw); ok {
 						local = append(local, time.Since(time.Unix(0, ts)))
 						delivered.Add(1)
 					}
+				case <-deadline.C:
+					break loop
 				}
 			}
 			mu.Lock()
@@ -271,6 +277,21 @@ func chat(o options, cs []*client.Client, sum *summary) {
 	sum.Sent, sum.Delivered = sent.Load(), delivered.Load()
 	sum.DeliveredPerSec = float64(sum.Delivered) / elapsed.Seconds()
 	sum.LatP50ms, sum.LatP99ms = percentile(lats, 0.5), percentile(lats, 0.99)
+}
+
+// stamp finds the send time at the start of the body.
+func stamp(raw []byte) (int64, bool) {
+	i := bytes.Index(raw, []byte("<body>"))
+	if i < 0 {
+		return 0, false
+	}
+	rest := raw[i+len("<body>"):]
+	j := bytes.IndexByte(rest, ' ')
+	if j < 0 {
+		return 0, false
+	}
+	ts, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return ts, err == nil
 }
 
 // registerAll creates the users by XEP-0077 (the server must allow it).
