@@ -55,19 +55,20 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (srv *Server) serve(c *conn, tlsAvailable bool) {
+// negotiate takes a connection from its first byte to a bound session; it
+// returns nil when the stream ended before that.
+func (srv *Server) negotiate(c *conn, tlsAvailable bool) (*Session, *wire.Reader) {
 	c.in = &activityReader{t: c.t}
 	n := &negotiation{srv: srv, c: c, t: c.t, rd: wire.NewReader(c.in, srv.opts.MaxStanza)}
-	ctx := context.Background()
 	c.t.setReadDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
-	s, err := n.run(ctx, tlsAvailable && srv.opts.TLS != nil)
+	s, err := n.run(context.Background(), tlsAvailable && srv.opts.TLS != nil)
 	if err != nil {
 		n.fail(err)
-		return
+		return nil, nil
 	}
 	c.t.setReadDeadline(time.Time{})
 	c.setSession(s)
-	s.loop(ctx, n.rd)
+	return s, n.rd
 }
 
 // fail ends a stream that did not get bound.

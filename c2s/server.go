@@ -251,23 +251,37 @@ func (srv *Server) serveTCP(nc net.Conn, mode TLSMode) {
 		nc.Close()
 		return
 	}
-	defer srv.release(c)
+	s, rd := srv.handshakeAndNegotiate(c, t, nc, mode)
+	if s == nil {
+		srv.release(c)
+		return
+	}
+	// The session's stanza loop runs on a fresh goroutine: the stack this
+	// one grew during the TLS handshake and SASL is freed with it, so an
+	// idle session keeps only a small stack.
+	go func() {
+		defer srv.release(c)
+		s.loop(context.Background(), rd)
+	}()
+}
+
+func (srv *Server) handshakeAndNegotiate(c *conn, t *tcpTransport, nc net.Conn, mode TLSMode) (*Session, *wire.Reader) {
 	if mode == DirectTLS {
 		if srv.opts.TLS == nil {
 			nc.Close()
-			return
+			return nil, nil
 		}
 		tc := tls.Server(nc, srv.opts.TLS)
 		_ = nc.SetDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
 		if err := tc.Handshake(); err != nil {
 			srv.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 			nc.Close()
-			return
+			return nil, nil
 		}
 		_ = nc.SetDeadline(time.Time{})
 		t.conn, t.tls = tc, tc
 	}
-	srv.serve(c, mode != NoTLS)
+	return srv.negotiate(c, mode != NoTLS)
 }
 
 // Shutdown closes the listeners, ends every stream with <system-shutdown/>

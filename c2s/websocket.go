@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -44,6 +45,8 @@ func (srv *Server) WebSocketWith(trusted func(*http.Request) bool) http.Handler 
 			return
 		}
 		defer srv.release(cn)
-		srv.serve(cn, false)
+		if s, rd := srv.negotiate(cn, false); s != nil {
+			s.loop(context.Background(), rd)
+		}
 	})
 }
