@@ -47,7 +47,8 @@ const maxRef = 32
 // It is a hand-written incremental state machine: every byte is looked at
 // once, whatever the read sizes, and an element is kept in the buffer until
 // it is complete, so the buffer grows only up to the size limit and goes
-// back to a small one once a big element has been consumed.
+// back to a small one once a big element has been consumed. A Reader is not
+// safe for concurrent use.
 type Reader struct {
 	src    io.Reader
 	srcErr error // pending error from src, returned once buffered data is used up
@@ -877,6 +878,20 @@ func validQName(b []byte) bool {
 	return validNCName(b[:colon]) && validNCName(b[colon+1:])
 }
 
+// asciiName classifies ASCII bytes in names: 1 may start a name, 2 may
+// only continue one.
+var asciiName = func() (t [utf8.RuneSelf]uint8) {
+	for c := 0; c < utf8.RuneSelf; c++ {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+			t[c] = 1
+		case '0' <= c && c <= '9', c == '.', c == '-':
+			t[c] = 2
+		}
+	}
+	return t
+}()
+
 func validNCName(b []byte) bool {
 	if len(b) == 0 {
 		return false
@@ -884,13 +899,8 @@ func validNCName(b []byte) bool {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
-			case '0' <= c && c <= '9', c == '.', c == '-':
-				if i == 0 {
-					return false
-				}
-			default:
+			k := asciiName[c]
+			if k == 0 || k == 2 && i == 0 {
 				return false
 			}
 			i++

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -704,5 +705,34 @@ func BenchmarkNextBig(b *testing.B) {
 		if _, err := r.Next(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIdleReader reports the heap an idle Reader keeps after a
+// header, a big stanza and a small one (figures for memory per session).
+func BenchmarkIdleReader(b *testing.B) {
+	in := c2sHeader + "<message><body>" + strings.Repeat("x", 20000) + "</body></message><presence/>"
+	const n = 1000
+	readers := make([]*Reader, n)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range readers {
+		r := NewReader(strings.NewReader(in), 0)
+		if _, err := r.Header(); err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < 2; j++ {
+			if _, err := r.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		readers[i] = r
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/idle-reader")
+	runtime.KeepAlive(readers)
+	for i := 0; i < b.N; i++ {
 	}
 }

@@ -5,11 +5,17 @@
 //
 // It is the first stage of the pipeline in docs/ARCHITECTURE.md: transports
 // (TCP, TLS, WebSocket) hand bytes to a Reader; sessions hand Stanzas to the
-// router; writers put Raw bytes back on the wire.
+// router; writers put Raw bytes back on the wire. StreamHeader, StreamError,
+// StreamClose and ErrorReply build what the server says itself, and
+// AppendEscapedText / AppendEscapedAttr escape values for it.
 //
-// The parser accepts the restricted XML of RFC 6120 §11: no DTD, no entity
-// declarations, no comments, no processing instructions (other than the XML
-// declaration at the very start).
+// The Reader is a hand-written incremental state machine, not encoding/xml.
+// It checks well-formedness and accepts the restricted XML of RFC 6120 §11:
+// no DTD, no entity declarations, no comments, no processing instructions
+// (other than the XML declaration before the stream header). Violations are
+// *Error values naming the RFC 6120 §4.9.3 stream error to send. Names are
+// held to what encoding/xml accepts, so every Raw can be decoded
+// (Stanza.Decode) or turned into a tree (Stanza.Element) on cold paths.
 package wire
 
 // Namespaces used on the wire.
