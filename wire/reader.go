@@ -169,6 +169,10 @@ var bufPools [40]sync.Pool
 
 func getBuf(size int) *[]byte {
 	c := bits.Len(uint(size - 1))
+	if c >= len(bufPools) {
+		b := make([]byte, size)
+		return &b
+	}
 	if p, _ := bufPools[c].Get().(*[]byte); p != nil {
 		return p
 	}
@@ -178,8 +182,10 @@ func getBuf(size int) *[]byte {
 
 func (r *Reader) releaseBig() {
 	if r.big != nil {
-		c := bits.Len(uint(len(*r.big) - 1))
-		bufPools[c].Put(r.big)
+		n := len(*r.big)
+		if c := bits.Len(uint(n - 1)); c < len(bufPools) && n == 1<<c {
+			bufPools[c].Put(r.big)
+		}
 		r.big = nil
 	}
 }
