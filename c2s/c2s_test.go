@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +299,60 @@ func TestDeadClientDropped(t *testing.T) {
 	}
 	if !client.Contains(st, "<connection-timeout") {
 		t.Fatalf("got %s", st.Raw)
+	}
+}
+
+func TestConnectionsPerIPLimit(t *testing.T) {
+	e := servertest.Start(t, func(c *conf.Config) { c.Limits.MaxConnectionsPerIP = 3 })
+	var held []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", e.StartTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+		_, _ = io.WriteString(c, header)
+	}
+	// Wait until the server has answered the three, so they are counted.
+	for _, c := range held {
+		_ = c.SetReadDeadline(time.Now().Add(timeout))
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := rawSession(t, e.StartTLS, header)
+	wantStreamError(t, out, "policy-violation")
+	// Closing one makes room again.
+	held[0].Close()
+	time.Sleep(200 * time.Millisecond)
+	out = rawSession(t, e.StartTLS, header, "</stream:stream>")
+	if strings.Contains(out, "policy-violation") {
+		t.Fatalf("a connection was refused after another one closed: %q", out)
+	}
+}
+
+func TestStanzaFloodIsShaped(t *testing.T) {
+	e := servertest.Start(t, func(c *conf.Config) { c.Limits.StanzasPerSecond = 20 })
+	e.AddUser("alice", "secret-pw")
+	c := e.Login("alice", "secret-pw", "r")
+	const n = 60
+	start := time.Now()
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString("<iq type='get' id='f" + strconv.Itoa(i) + "' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	}
+	_ = c.Send(b.String())
+	for i := 0; i < n; i++ {
+		st, err := c.Expect(timeout, client.ID("f"+strconv.Itoa(i)))
+		if err != nil || st.Type != "result" {
+			t.Fatalf("ping %d: %v %v", i, err, st)
+		}
+	}
+	// 60 stanzas at 20/s with a burst of 20 take at least two seconds;
+	// none is lost or refused.
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Fatalf("60 stanzas answered in %v despite a limit of 20/s", d)
 	}
 }
