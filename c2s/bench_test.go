@@ -71,7 +71,6 @@ func BenchmarkRouteMessage(b *testing.B) {
 		j := jid.MustParse(user + "@localhost/" + res)
 		t := &memTransport{src: src}
 		s := &Session{srv: srv, t: t, in: &activityReader{t: t}, j: j, jstr: j.String(), done: make(chan struct{})}
-		s.log = log
 		r.Bind(s)
 		return s
 	}

@@ -55,16 +55,16 @@ func (s *Session) endWith(err error) {
 	var we *wire.Error
 	switch {
 	case errors.Is(err, wire.ErrStreamEnd):
-		s.log.Debug("client closed the stream")
+		s.logger().Debug("client closed the stream")
 		s.closeWith(wire.StreamClose(s.t.framed()))
 	case errors.As(err, &se):
-		s.log.Info("stream error", "condition", se.cond, "text", se.text)
+		s.logger().Info("stream error", "condition", se.cond, "text", se.text)
 		s.closeWith(wire.StreamError(se.cond, se.text), wire.StreamClose(s.t.framed()))
 	case errors.As(err, &we):
-		s.log.Info("stream error", "condition", we.Condition, "text", we.Text)
+		s.logger().Info("stream error", "condition", we.Condition, "text", we.Text)
 		s.closeWith(wire.StreamError(we.Condition, ""), wire.StreamClose(s.t.framed()))
 	default:
-		s.log.Debug("connection lost", "err", err)
+		s.logger().Debug("connection lost", "err", err)
 		s.mu.Lock()
 		s.closing = true
 		s.mu.Unlock()

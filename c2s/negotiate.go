@@ -484,7 +484,6 @@ func (n *negotiation) bind(ctx context.Context, st *wire.Stanza) (*Session, []by
 		}
 	}
 	s := &Session{srv: srv, t: n.t, in: n.c.in, j: j, jstr: j.String(), done: make(chan struct{})}
-	s.log = srv.log.With("jid", s.jstr, "remote", hostOf(n.t.remoteAddr()))
 	s.touch()
 	if old := srv.router.Bind(s); old != nil {
 		old.Replace()

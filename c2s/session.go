@@ -17,9 +17,9 @@ import (
 // Reading happens on the connection's goroutine (serve); writing happens on
 // a goroutine that exists only while the outbound queue is not empty.
 type Session struct {
-	srv  *Server
-	t    transport
-	log  *slog.Logger
+	srv *Server
+	t   transport
+
 	j    jid.JID
 	jstr string
 
@@ -53,7 +53,7 @@ func (s *Session) Send(raw []byte) bool {
 		// fails, and the caller stores this one.
 		s.closing = true
 		s.mu.Unlock()
-		s.log.Warn("outbound queue full; dropping the session", "queued", s.srv.opts.OutboundQueue)
+		s.logger().Warn("outbound queue full; dropping the session", "queued", s.srv.opts.OutboundQueue)
 		s.t.close()
 		return false
 	}
@@ -98,7 +98,7 @@ func (s *Session) flush() {
 			spare = nil
 		}
 		if err != nil {
-			s.log.Debug("write failed", "err", err)
+			s.logger().Debug("write failed", "err", err)
 			s.mu.Lock()
 			s.closing = true
 			unsent := s.queue
@@ -168,7 +168,7 @@ func (s *Session) SetInterested() {
 
 // Replace implements router.Session: another session bound this full JID.
 func (s *Session) Replace() {
-	s.log.Info("session replaced by a new one for the same resource")
+	s.logger().Info("session replaced by a new one for the same resource")
 	s.closeWith(wire.StreamError("conflict", "Replaced by new connection"), wire.StreamClose(s.t.framed()))
 }
 
@@ -238,7 +238,7 @@ func (s *Session) checkIdle() {
 			return
 		}
 		if now.Sub(time.Unix(0, sent)) >= timeout {
-			s.log.Info("client did not answer ping; dropping it")
+			s.logger().Info("client did not answer ping; dropping it")
 			s.closeWith(wire.StreamError("connection-timeout", ""), wire.StreamClose(s.t.framed()))
 			return
 		}
@@ -263,4 +263,10 @@ func (s *Session) checkIdle() {
 // Kick ends the session with a stream error (account removed, admin action).
 func (s *Session) Kick(cond, text string) {
 	s.closeWith(wire.StreamError(cond, text), wire.StreamClose(s.t.framed()))
+}
+
+// logger returns a logger with the session's attributes. It is built at
+// each (rare) use rather than kept, to keep idle sessions small.
+func (s *Session) logger() *slog.Logger {
+	return s.srv.log.With("jid", s.jstr, "remote", hostOf(s.t.remoteAddr()))
 }

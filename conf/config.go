@@ -144,6 +144,7 @@ type Limits struct {
 	PingTimeout           time.Duration `conf:"ping-timeout,min=1s"`        // how long a ping may stay unanswered
 	MaxRosterItems        int           `conf:"max-roster-items,min=0"`     // 0 = unlimited
 	OutboundQueue         int           `conf:"outbound-queue,min=1"`       // stanzas queued per session before it is dropped
+	GCPercent             int           `conf:"gc-percent,min=10,max=1000"` // Go garbage collector target (GOGC); lower holds less memory per session
 }
 
 // Log is <log>.
@@ -210,6 +211,7 @@ func defaults(dataDir string) *Config {
 			PingTimeout:           30 * time.Second,
 			MaxRosterItems:        1000,
 			OutboundQueue:         1000,
+			GCPercent:             50,
 		},
 		Log:       Log{Level: slog.LevelInfo, Format: LogText},
 		Modules:   map[string]any{},

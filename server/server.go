@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -87,6 +88,9 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.Limits.GCPercent)
 	}
 	cs, err := certs.New(string(cfg.TLS.Cert), string(cfg.TLS.Key), cfg.DataDir, cfg.Hosts)
 	if err != nil {
