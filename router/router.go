@@ -12,7 +12,6 @@ import (
 	"context"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 
 	"mellium.im/xmpp/jid"
@@ -186,13 +185,4 @@ func sortedKeys(m map[string]struct{}) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// splitJID cuts a prepared JID string into bare and resource without
-// re-preparing it.
-func splitJID(s string) (bare, resource string) {
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		return s[:i], s[i+1:]
-	}
-	return s, ""
 }

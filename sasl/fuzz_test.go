@@ -47,7 +47,7 @@ func FuzzSCRAMServer(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ch, done, err := s.Next(context.Background(), first)
+			_, done, err := s.Next(context.Background(), first)
 			if err != nil {
 				checkSentinel(t, err)
 				continue
@@ -55,7 +55,7 @@ func FuzzSCRAMServer(f *testing.F) {
 			if done {
 				t.Fatal("done after client-first")
 			}
-			ch, done, err = s.Next(context.Background(), final)
+			ch, done, err := s.Next(context.Background(), final)
 			if err != nil {
 				checkSentinel(t, err)
 				continue
