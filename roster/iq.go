@@ -66,7 +66,7 @@ func (m *Module) handleGet(c *router.Context) {
 	b := m.appendQuery(make([]byte, 0, 64+64*len(items)), ver)
 	b = append(b, '>')
 	for _, it := range items {
-		if !hidden(it) {
+		if !it.Hidden {
 			b = appendItem(b, it, false)
 		}
 	}
@@ -146,7 +146,7 @@ func (m *Module) handleSet(c *router.Context) {
 		c.Error("wait", "internal-server-error", "")
 		return
 	}
-	if !existed || hidden(cur) {
+	if !existed || cur.Hidden {
 		if full, err := m.full(c, ownerS); err != nil {
 			unlock()
 			m.log.Error("reading roster failed", "owner", ownerS, "err", err)
@@ -161,6 +161,7 @@ func (m *Module) handleSet(c *router.Context) {
 	it := cur
 	it.Name = x.Name
 	it.Groups = groups
+	it.Hidden = false // the user added it herself
 	ver, err := m.store.Put(c, ownerS, it)
 	if err != nil {
 		unlock()
@@ -184,7 +185,7 @@ func (m *Module) full(c *router.Context, owner string) (bool, error) {
 	}
 	n := 0
 	for _, it := range items {
-		if !hidden(it) {
+		if !it.Hidden {
 			n++
 		}
 	}
@@ -216,7 +217,7 @@ func (m *Module) remove(c *router.Context, owner, contact jid.JID) {
 		c.Error("wait", "internal-server-error", "")
 		return
 	}
-	if !hidden(cur) {
+	if !cur.Hidden {
 		m.push(ownerS, storage.RosterItem{JID: contactS}, ver, true)
 	}
 	unlock()

@@ -147,27 +147,30 @@ func normSub(it *storage.RosterItem) {
 	}
 }
 
-// hidden reports whether an item exists only to remember an unanswered
-// subscription request ("None + Pending In" for a contact the user never
-// added): such items are kept in storage but left out of roster results
-// and pushes (RFC 6121 Appendix A.1 allows either).
-func hidden(it storage.RosterItem) bool {
-	return it.PendingIn && empty(it)
+// An item the user never added, created only to remember an unanswered
+// subscription request from that contact ("None + Pending In"), is stored
+// with Hidden set: it is kept but left out of roster results and pushes
+// (RFC 6121 Appendix A.1 allows either), and does not count towards
+// MaxItems. Hidden is set only by inboundSubscription, when a subscribe
+// creates the item, and cleared when the user sets the item (handleSet),
+// approves the request, or the item otherwise gets a subscription state of
+// its own (tied); refusing or withdrawing the request deletes a hidden item.
+// Whatever the user added stays visible, name and groups or not.
+
+// tied reports whether the subscription state alone makes the item a
+// contact of the user: a subscription in either direction, her own pending
+// request, or a pre-approval.
+func tied(it storage.RosterItem) bool {
+	return (it.Subscription != storage.SubNone && it.Subscription != "") || it.Ask || it.Approved
 }
 
-// empty reports whether an item carries nothing but, possibly, a pending
-// inbound request.
-func empty(it storage.RosterItem) bool {
-	return (it.Subscription == storage.SubNone || it.Subscription == "") && !it.Ask && !it.Approved &&
-		it.Name == "" && len(it.Groups) == 0
-}
-
-// visibleChange reports whether a roster push is due for a change from a to b.
-func visibleChange(a, b storage.RosterItem) bool {
-	if hidden(b) {
+// visibleChange reports whether a roster push is due for a change from a to
+// b (a is meaningful only when the item existed).
+func visibleChange(a, b storage.RosterItem, existed bool) bool {
+	if b.Hidden {
 		return false
 	}
-	if hidden(a) {
+	if !existed || a.Hidden {
 		return true
 	}
 	if a.Subscription != b.Subscription || a.Ask != b.Ask || a.Name != b.Name ||
@@ -197,14 +200,19 @@ func (m *Module) item(ctx context.Context, owner, contact string) (storage.Roste
 }
 
 // save stores the new state of an item after a subscription change and
-// pushes it when the user can see the change. An item that no longer
-// carries anything and was never visible is removed instead. It returns
-// false when the item could not be stored (logged).
+// pushes it when the user can see the change. A hidden item whose state
+// ties it to the user becomes visible. An item the user cannot see (new, or
+// hidden) that is left with neither a pending request nor a subscription
+// state is not stored, or removed. It returns false when the item could not
+// be stored (logged).
 func (m *Module) save(ctx context.Context, owner string, before, after storage.RosterItem, existed bool) bool {
-	if !existed && empty(after) && !after.PendingIn {
-		return true
+	if after.Hidden && tied(after) {
+		after.Hidden = false
 	}
-	if existed && hidden(before) && empty(after) && !after.PendingIn {
+	if (!existed || before.Hidden) && !after.PendingIn && !tied(after) {
+		if !existed {
+			return true
+		}
 		if _, err := m.store.Remove(ctx, owner, after.JID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			m.log.Error("removing roster item failed", "owner", owner, "contact", after.JID, "err", err)
 			return false
@@ -219,7 +227,7 @@ func (m *Module) save(ctx context.Context, owner string, before, after storage.R
 		m.log.Error("storing roster item failed", "owner", owner, "contact", after.JID, "err", err)
 		return false
 	}
-	if visibleChange(before, after) || (!existed && !hidden(after)) {
+	if visibleChange(before, after, existed) {
 		m.push(owner, after, ver, false)
 	}
 	return true
@@ -227,7 +235,7 @@ func (m *Module) save(ctx context.Context, owner string, before, after storage.R
 
 func sameState(a, b storage.RosterItem) bool {
 	return a.Subscription == b.Subscription && a.Ask == b.Ask && a.PendingIn == b.PendingIn &&
-		a.Approved == b.Approved && string(a.PendingInXML) == string(b.PendingInXML)
+		a.Approved == b.Approved && a.Hidden == b.Hidden && string(a.PendingInXML) == string(b.PendingInXML)
 }
 
 // push sends a roster push (RFC 6121 §2.1.6) to every interested resource

@@ -259,7 +259,7 @@ func TestRosterRemove(t *testing.T) {
 		t.Run(tc.state, func(t *testing.T) {
 			e := newEnv(t, Options{Versioning: true}, romeo)
 			it := states[tc.state]
-			it.JID, it.Name = juliet, "J"
+			it.JID = juliet // added by the user with no name or groups: visible, so the removal is pushed
 			e.put(romeo, it)
 			s := e.login(romeo + "/a")
 			s.take(t)
@@ -307,11 +307,17 @@ func TestHiddenPendingItems(t *testing.T) {
 	if r := decodeRoster(t, answer(t, s.take(t), "g")); len(r.Query.Items) != 0 {
 		t.Errorf("pending-only item shown: %+v", r.Query.Items)
 	}
+	if it, ok := e.item(romeo, juliet); !ok || !it.Hidden || !it.PendingIn {
+		t.Errorf("stranger's request stored as %+v (found %v), want hidden and pending", it, ok)
+	}
 
 	e.send(s, `<presence type='subscribed' to='`+juliet+`'/>`)
 	ps := pushes(t, s.take(t))
 	if len(ps) != 1 || ps[0].Sub != "from" {
 		t.Errorf("approval pushes %v", ps)
+	}
+	if it, _ := e.item(romeo, juliet); it.Hidden {
+		t.Errorf("approved item still hidden: %+v", it)
 	}
 
 	e.deliver(`<presence type='subscribe' from='nurse@` + spyDomain + `' to='` + romeo + `'/>`)

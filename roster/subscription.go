@@ -13,7 +13,8 @@ import (
 // The subscription state of RFC 6121 Appendix A maps onto a stored item as
 // Subscription (none, to, from, both) plus Ask ("Pending Out"), PendingIn
 // ("Pending In") and Approved (pre-approved, §3.4). A missing item is
-// "None".
+// "None". Hidden is not part of the state: it says whether the user can see
+// the item (see tied in roster.go).
 
 // outboundTransition applies Appendix A.2 to a subscription stanza of type
 // typ that the user sends to the contact of it. It returns the new state
@@ -34,9 +35,9 @@ func outboundTransition(typ string, it storage.RosterItem) (storage.RosterItem, 
 		switch {
 		case from:
 			return it, false
-		case it.PendingIn:
+		case it.PendingIn: // approval: the contact becomes visible if it was hidden
 			setSub(&it, to, true)
-			it.PendingIn, it.PendingInXML, it.Approved = false, nil, false
+			it.PendingIn, it.PendingInXML, it.Approved, it.Hidden = false, nil, false, false
 			return it, true
 		default: // §3.4: pre-approval, not routed
 			it.Approved = true
@@ -118,7 +119,7 @@ func (m *Module) outboundSubscription(c *router.Context) {
 		return
 	}
 	next, route := outboundTransition(st.Type, cur)
-	if (!existed || hidden(cur)) && !empty(next) {
+	if (!existed || cur.Hidden) && tied(next) { // the item becomes visible
 		full, err := m.full(c, userS)
 		if err == nil && full {
 			unlock()
@@ -177,6 +178,11 @@ func (m *Module) inboundSubscription(c *router.Context) {
 	keep := true
 	if next.PendingIn && !cur.PendingIn {
 		next.PendingInXML = in.Raw
+		if !existed {
+			// Kept only to remember the request: not in the user's roster
+			// until she answers or adds the contact herself.
+			next.Hidden = true
+		}
 		if !existed && m.opts.MaxItems > 0 {
 			// Strangers' requests are kept only while there is room.
 			items, _, err := m.store.Items(c, userS)

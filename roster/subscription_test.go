@@ -183,8 +183,7 @@ func TestOutboundSubscriptionRows(t *testing.T) {
 		t.Run(tc.typ+"/"+tc.state, func(t *testing.T) {
 			e := newEnv(t, Options{Versioning: true}, romeo)
 			item := states[tc.state]
-			item.JID = juliet
-			item.Name = "Juliet" // a visible item in every state
+			item.JID = juliet // put by the user (not Hidden), no name or groups: visible in every state
 			e.put(romeo, item)
 			s := e.login(romeo + "/orchard")
 			s.take(t)
@@ -240,8 +239,7 @@ func TestInboundSubscriptionRows(t *testing.T) {
 		t.Run(tc.typ+"/"+tc.state, func(t *testing.T) {
 			e := newEnv(t, Options{Versioning: true}, romeo)
 			item := states[tc.state]
-			item.JID = juliet
-			item.Name = "Juliet"
+			item.JID = juliet // visible: not Hidden, even with no name or groups
 			e.put(romeo, item)
 			s := e.login(romeo + "/orchard")
 			s.take(t)

@@ -100,13 +100,18 @@ type RosterItem struct {
 	PendingInXML []byte   // the stored subscribe presence (for redelivery)
 	Approved     bool     // pre-approved (RFC 6121 §3.4)
 	Groups       []string // sorted, unique
+	// Hidden marks an item kept only to remember a pending inbound request
+	// from a contact the user never added: it is not shown in the roster.
+	// Storage keeps it like any other field; the roster module sets and
+	// clears it.
+	Hidden bool
 }
 
 // Roster holds rosters with a per-user version counter (XEP-0237): every
 // change increments the version of that user's roster.
 type Roster interface {
-	// Items returns every item (pending-in ones included), sorted by JID, and
-	// the current version, both from one consistent snapshot.
+	// Items returns every item (hidden and pending-in ones included), sorted
+	// by JID, and the current version, both from one consistent snapshot.
 	Items(ctx context.Context, owner string) ([]RosterItem, uint64, error)
 	// Item returns one item; ErrNotFound if there is none.
 	Item(ctx context.Context, owner, contact string) (RosterItem, error)

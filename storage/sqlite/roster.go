@@ -18,7 +18,7 @@ type roster struct{ s *Store }
 // statement it reads one snapshot: version and items agree. No row means no
 // account; a row with a NULL contact, an account with an empty roster.
 const itemsQuery = `SELECT a.roster_version, i.contact, i.name, i.subscription, i.ask, i.pending_in,
-		i.pending_in_xml, i.approved, g.grp
+		i.pending_in_xml, i.approved, i.hidden, g.grp
 	FROM accounts a
 	LEFT JOIN roster_items i ON i.owner = a.jid
 	LEFT JOIN roster_groups g ON g.owner = i.owner AND g.contact = i.contact
@@ -33,9 +33,10 @@ func scanItems(rows *sql.Rows) ([]storage.RosterItem, uint64, error) {
 		var (
 			contact, name, sub, grp sql.NullString
 			ask, pendingIn, appr    sql.NullBool
+			hidden                  sql.NullBool
 			xml                     sql.RawBytes
 		)
-		if err := rows.Scan(&ver, &contact, &name, &sub, &ask, &pendingIn, &xml, &appr, &grp); err != nil {
+		if err := rows.Scan(&ver, &contact, &name, &sub, &ask, &pendingIn, &xml, &appr, &hidden, &grp); err != nil {
 			return nil, 0, err
 		}
 		if !contact.Valid {
@@ -44,7 +45,7 @@ func scanItems(rows *sql.Rows) ([]storage.RosterItem, uint64, error) {
 		if n := len(items); n == 0 || items[n-1].JID != contact.String {
 			it := storage.RosterItem{
 				JID: contact.String, Name: name.String, Subscription: storage.Subscription(sub.String),
-				Ask: ask.Bool, PendingIn: pendingIn.Bool, Approved: appr.Bool,
+				Ask: ask.Bool, PendingIn: pendingIn.Bool, Approved: appr.Bool, Hidden: hidden.Bool,
 			}
 			if xml != nil {
 				it.PendingInXML = bytes.Clone(xml)
@@ -113,13 +114,14 @@ func (r *roster) Put(ctx context.Context, owner string, item storage.RosterItem)
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO roster_items
-			(owner, contact, name, subscription, ask, pending_in, pending_in_xml, approved)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			(owner, contact, name, subscription, ask, pending_in, pending_in_xml, approved, hidden)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (owner, contact) DO UPDATE SET
 				name = excluded.name, subscription = excluded.subscription, ask = excluded.ask,
 				pending_in = excluded.pending_in, pending_in_xml = excluded.pending_in_xml,
-				approved = excluded.approved`,
-			owner, item.JID, item.Name, string(sub), item.Ask, item.PendingIn, item.PendingInXML, item.Approved); err != nil {
+				approved = excluded.approved, hidden = excluded.hidden`,
+			owner, item.JID, item.Name, string(sub), item.Ask, item.PendingIn, item.PendingInXML, item.Approved,
+			item.Hidden); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx,

@@ -131,6 +131,60 @@ func TestMigrationsWellFormed(t *testing.T) {
 	}
 }
 
+// TestUpgradeFromSchema1 applies only the first migration to a new file,
+// stores a roster item the way that schema could, and opens the file: the
+// later migrations run and the old item comes back unchanged, not hidden.
+func TestUpgradeFromSchema1(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		ms[0].sql,
+		"CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_us INTEGER NOT NULL)",
+		"INSERT INTO schema_version VALUES (1, 0)",
+		"INSERT INTO accounts (jid, domain, created_us, roster_version) VALUES ('a@example.com', 'example.com', 0, 7)",
+		`INSERT INTO roster_items (owner, contact, name, subscription, ask, pending_in, pending_in_xml, approved)
+			VALUES ('a@example.com', 'b@example.com', '', 'none', 0, 1, X'3c702f3e', 0)`,
+		"INSERT INTO roster_groups VALUES ('a@example.com', 'b@example.com', 'G')",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustClose(t, s)
+	if vs := schemaRows(t, path); len(vs) != SchemaVersion() {
+		t.Errorf("schema_version rows = %v, want 1..%d", vs, SchemaVersion())
+	}
+	items, ver, err := s.Roster().Items(t.Context(), "a@example.com")
+	want := storage.RosterItem{JID: "b@example.com", Subscription: storage.SubNone, PendingIn: true,
+		PendingInXML: []byte("<p/>"), Groups: []string{"G"}}
+	if err != nil || ver != 7 || len(items) != 1 || fmt.Sprint(items[0]) != fmt.Sprint(want) {
+		t.Errorf("Items after upgrade = %+v, %d, %v; want [%+v], 7", items, ver, err, want)
+	}
+	// The new column is written and read like the others.
+	want.Hidden = true
+	if _, err := s.Roster().Put(t.Context(), "a@example.com", want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Roster().Item(t.Context(), "a@example.com", "b@example.com"); err != nil || !got.Hidden {
+		t.Errorf("Item after Put(Hidden) = %+v, %v", got, err)
+	}
+}
+
 func TestNewerSchemaRefused(t *testing.T) {
 	s, path := openTemp(t)
 	if _, err := s.w.Exec("INSERT INTO schema_version (version, applied_us) VALUES (?, 0)", SchemaVersion()+1); err != nil {

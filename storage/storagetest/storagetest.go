@@ -423,15 +423,15 @@ func testAccounts(t *testing.T, open opener) {
 func itemEqual(a, b storage.RosterItem) bool {
 	return a.JID == b.JID && a.Name == b.Name && a.Subscription == b.Subscription && a.Ask == b.Ask &&
 		a.PendingIn == b.PendingIn && bytes.Equal(a.PendingInXML, b.PendingInXML) && a.Approved == b.Approved &&
-		slices.Equal(a.Groups, b.Groups) // nil and empty compare equal
+		a.Hidden == b.Hidden && slices.Equal(a.Groups, b.Groups) // nil and empty compare equal
 }
 
 func itemsEqual(a, b []storage.RosterItem) bool { return slices.EqualFunc(a, b, itemEqual) }
 
 // itemString formats an item for failure messages.
 func itemString(it storage.RosterItem) string {
-	return fmt.Sprintf("{%s name=%q sub=%s ask=%t pending=%t xml=%q approved=%t groups=%q}",
-		it.JID, it.Name, it.Subscription, it.Ask, it.PendingIn, it.PendingInXML, it.Approved, it.Groups)
+	return fmt.Sprintf("{%s name=%q sub=%s ask=%t pending=%t xml=%q approved=%t hidden=%t groups=%q}",
+		it.JID, it.Name, it.Subscription, it.Ask, it.PendingIn, it.PendingInXML, it.Approved, it.Hidden, it.Groups)
 }
 
 func itemsString(items []storage.RosterItem) string {
@@ -474,6 +474,7 @@ func testRoster(t *testing.T, open opener) {
 			PendingIn:    true,
 			PendingInXML: allBytes(),
 			Approved:     true,
+			Hidden:       true,
 			Groups:       []string{"Capulets", "Friends", "with space ", "Ünïcode group"}, // sorted bytewise
 		}
 		ver, err := s.Roster().Put(ctx, owner, want)
@@ -506,7 +507,7 @@ func testRoster(t *testing.T, open opener) {
 			noErr(t, "Put", err)
 			got, err := s.Roster().Item(ctx, owner, string(sub)+"@example.com")
 			noErr(t, "Item", err)
-			if got.Subscription != sub || got.Ask || got.PendingIn || got.Approved || len(got.PendingInXML) != 0 || len(got.Groups) != 0 {
+			if got.Subscription != sub || got.Ask || got.PendingIn || got.Approved || got.Hidden || len(got.PendingInXML) != 0 || len(got.Groups) != 0 {
 				t.Errorf("Item = %s, want only subscription %q", itemString(got), sub)
 			}
 		}
@@ -525,7 +526,7 @@ func testRoster(t *testing.T, open opener) {
 		create(t, s, owner)
 		first := storage.RosterItem{
 			JID: "juliet@capulet.example", Name: "J", Subscription: storage.SubNone, Ask: true,
-			PendingIn: true, PendingInXML: []byte("<presence type='subscribe'/>"), Groups: []string{"A", "B"},
+			PendingIn: true, PendingInXML: []byte("<presence type='subscribe'/>"), Hidden: true, Groups: []string{"A", "B"},
 		}
 		v1, err := s.Roster().Put(ctx, owner, first)
 		noErr(t, "Put", err)
@@ -541,6 +542,48 @@ func testRoster(t *testing.T, open opener) {
 		noErr(t, "Items", err)
 		if !itemsEqual(items, []storage.RosterItem{second}) || ver != v2 {
 			t.Errorf("Items = %s (version %d), want %s (version %d)", itemsString(items), ver, itemString(second), v2)
+		}
+	})
+
+	t.Run("Hidden", func(t *testing.T) {
+		// The flag round-trips on its own: the store neither derives it from
+		// the other fields nor changes them with it.
+		s, ctx := open(t), t.Context()
+		create(t, s, owner)
+		stranger := storage.RosterItem{
+			JID: "nurse@capulet.example", Subscription: storage.SubNone,
+			PendingIn: true, PendingInXML: []byte("<presence type='subscribe'/>"), Hidden: true,
+		}
+		added := storage.RosterItem{ // the same state, but added by the user: not hidden
+			JID: "juliet@capulet.example", Subscription: storage.SubNone,
+			PendingIn: true, PendingInXML: []byte("<presence type='subscribe'/>"),
+		}
+		hiddenContact := storage.RosterItem{JID: "tybalt@capulet.example", Name: "T", Subscription: storage.SubBoth,
+			Hidden: true, Groups: []string{"G"}}
+		for _, it := range []storage.RosterItem{stranger, added, hiddenContact} {
+			_, err := s.Roster().Put(ctx, owner, it)
+			noErr(t, "Put", err)
+			got, err := s.Roster().Item(ctx, owner, it.JID)
+			noErr(t, "Item", err)
+			if !itemEqual(got, it) {
+				t.Errorf("Item = %s\nwant   %s", itemString(got), itemString(it))
+			}
+		}
+		items, _, err := s.Roster().Items(ctx, owner)
+		noErr(t, "Items", err)
+		if want := []storage.RosterItem{added, stranger, hiddenContact}; !itemsEqual(items, want) {
+			t.Errorf("Items = %s\nwant %s", itemsString(items), itemsString(want))
+		}
+		// Replacing clears and sets it.
+		stranger.Hidden, added.Hidden = false, true
+		for _, it := range []storage.RosterItem{stranger, added} {
+			_, err := s.Roster().Put(ctx, owner, it)
+			noErr(t, "Put", err)
+			got, err := s.Roster().Item(ctx, owner, it.JID)
+			noErr(t, "Item", err)
+			if got.Hidden != it.Hidden {
+				t.Errorf("Item(%s).Hidden = %t after replacing, want %t", it.JID, got.Hidden, it.Hidden)
+			}
 		}
 	})
 
@@ -580,6 +623,7 @@ func testRoster(t *testing.T, open opener) {
 			if i%2 == 0 {
 				it.PendingIn, it.PendingInXML = true, []byte(fmt.Sprintf("<presence from='%s' type='subscribe'/>", jid))
 			}
+			it.Hidden = i%3 == 0
 			_, err := s.Roster().Put(ctx, owner, it)
 			noErr(t, "Put", err)
 			want = append(want, it)
