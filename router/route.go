@@ -302,10 +302,20 @@ func (r *Router) handleIQ(c *Context, addr Addr) {
 		c.Error("modify", "bad-request", "iq get/set needs exactly one payload")
 		return
 	}
+	other := "set"
+	if st.Type == "set" {
+		other = "get"
+	}
 	r.hmu.RLock()
 	h := r.iq[iqKey{st.Type, st.PayloadNS, addr}]
+	known := r.iq[iqKey{other, st.PayloadNS, addr}] != nil
 	r.hmu.RUnlock()
 	if h == nil {
+		if known {
+			// The namespace is served, this type of request is not.
+			c.Error("cancel", "feature-not-implemented", "")
+			return
+		}
 		c.Error("cancel", "service-unavailable", "")
 		return
 	}

@@ -98,6 +98,7 @@ func TestDeliveryRules(t *testing.T) {
 		{"iq to server handled", "<iq type='get' id='3' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "", "", "type='result'", false},
 		{"iq to bare handled for the account", "<iq type='get' id='4' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>", "", "", "<vCard", false},
 		{"unknown iq to server", "<iq type='get' id='5' to='localhost'><x xmlns='urn:unknown'/></iq>", "", "", "service-unavailable", false},
+		{"iq set of a get-only namespace", "<iq type='set' id='7' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "", "", "feature-not-implemented", false},
 		{"iq set without payload", "<iq type='set' id='6' to='localhost'/>", "", "", "bad-request", false},
 		{"presence to full JID", "<presence to='alice@localhost/laptop'/>", "", "<presence", "", false},
 		{"presence to bare goes to all available", "<presence to='alice@localhost'/>", "<presence", "<presence", "", false},
