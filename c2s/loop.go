@@ -22,7 +22,9 @@ func (srv *Server) leaf() *x509.Certificate {
 
 // loop is the stanza loop of a bound session: read, stamp, route.
 func (s *Session) loop(ctx context.Context, rd *wire.Reader) {
-	s.idle = time.AfterFunc(s.srv.opts.PingInterval, s.checkIdle)
+	// The timer is armed only once s.idle is set: checkIdle re-arms it.
+	s.idle = time.AfterFunc(time.Duration(1<<62), s.checkIdle)
+	s.idle.Reset(s.srv.opts.PingInterval)
 	defer s.unbind()
 	// Inbound shaping: a session over its rate is simply not read for a
 	// while, so TCP pushes back on the client (nothing is dropped).
