@@ -38,8 +38,11 @@ func FuzzJID(f *testing.F) {
 		if again.To != j.String() || again.From != from {
 			t.Fatalf("stamped to=%q from=%q, parsed back to=%q from=%q", j.String(), from, again.To, again.From)
 		}
-		if j2, err := jid.Parse(j.String()); err != nil || !j2.Equal(j) {
-			t.Fatalf("prepared JID %q does not parse to itself: %v", j.String(), err)
+		// What we stamp must itself be a valid JID for the recipient.
+		// (mellium's String is not always a fixpoint for exotic domain
+		// spellings such as "0.。"; only validity is relied on.)
+		if _, err := jid.Parse(j.String()); err != nil {
+			t.Fatalf("prepared JID %q does not parse: %v", j.String(), err)
 		}
 	})
 }
