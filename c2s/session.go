@@ -196,7 +196,7 @@ func (s *Session) handle(ctx context.Context, st *wire.Stanza) error {
 	var to jid.JID
 	if st.To != "" {
 		var err error
-		to, err = jid.Parse(st.To)
+		to, err = parseTo(st.To, s.srv.router.IsLocal)
 		if err != nil {
 			st.From = s.jstr
 			if st.Type != "error" {
@@ -269,4 +269,18 @@ func (s *Session) Kick(cond, text string) {
 // each (rare) use rather than kept, to keep idle sessions small.
 func (s *Session) logger() *slog.Logger {
 	return s.srv.log.With("jid", s.jstr, "remote", hostOf(s.t.remoteAddr()))
+}
+
+// parseTo prepares a 'to' address. For a domain that is not served here it
+// also checks that the prepared form is itself a valid JID: PRECIS
+// preparation of exotic spellings can yield an invalid one (".").
+func parseTo(s string, isLocal func(string) bool) (jid.JID, error) {
+	j, err := jid.Parse(s)
+	if err != nil || isLocal(j.Domainpart()) {
+		return j, err
+	}
+	if _, err := jid.Parse(j.String()); err != nil {
+		return jid.JID{}, err
+	}
+	return j, nil
 }
