@@ -17,6 +17,7 @@ import (
 // Reading happens on the connection's goroutine (serve); writing happens on
 // a goroutine that exists only while the outbound queue is not empty.
 type Session struct {
+	router.Values
 	srv *Server
 	t   transport
 

@@ -112,6 +112,7 @@ func (m *memRoster) Version(_ context.Context, owner string) (uint64, error) {
 
 // fakeSession is a router.Session that records what it is sent.
 type fakeSession struct {
+	router.Values
 	j jid.JID
 
 	mu         sync.Mutex

@@ -41,6 +41,38 @@ type Session interface {
 	// Replace ends the session because another one bound the same full JID
 	// (stream error <conflict/>).
 	Replace()
+	// Value and SetValue keep module state on the session (carbons on,
+	// client state, caps …), keyed by a module's own unexported key type.
+	// Embed Values to implement them.
+	Value(key any) any
+	SetValue(key, value any)
+}
+
+// Values implements Session.Value and Session.SetValue; embed it.
+type Values struct {
+	vmu sync.Mutex
+	vm  map[any]any
+}
+
+// Value returns what SetValue stored under key, or nil.
+func (v *Values) Value(key any) any {
+	v.vmu.Lock()
+	defer v.vmu.Unlock()
+	return v.vm[key]
+}
+
+// SetValue stores value under key (nil removes it).
+func (v *Values) SetValue(key, value any) {
+	v.vmu.Lock()
+	defer v.vmu.Unlock()
+	if value == nil {
+		delete(v.vm, key)
+		return
+	}
+	if v.vm == nil {
+		v.vm = make(map[any]any, 2)
+	}
+	v.vm[key] = value
 }
 
 // Accounts tells whether a local account exists.

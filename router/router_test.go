@@ -14,6 +14,7 @@ import (
 )
 
 type fakeSession struct {
+	Values
 	j        jid.JID
 	mu       sync.Mutex
 	got      []string
