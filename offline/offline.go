@@ -4,7 +4,6 @@
 package offline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -115,32 +114,5 @@ func WithDelay(raw []byte, from string, stamp time.Time, reason string) []byte {
 	d = append(d, "' stamp='"+stamp.UTC().Format("2006-01-02T15:04:05.000Z")+"'>"...)
 	d = wire.AppendEscapedText(d, reason)
 	d = append(d, "</delay>"...)
-	return insertChild(raw, d)
-}
-
-// insertChild puts child at the end of the top-level element raw.
-func insertChild(raw, child []byte) []byte {
-	trimmed := bytes.TrimRight(raw, " \t\r\n")
-	out := make([]byte, 0, len(trimmed)+len(child)+16)
-	if bytes.HasSuffix(trimmed, []byte("/>")) && bytes.Count(trimmed, []byte("<")) == 1 {
-		// <message …/>: open it up.
-		end := len(trimmed) - 2
-		name := trimmed[1:]
-		if i := bytes.IndexAny(name, " \t\r\n/"); i >= 0 {
-			name = name[:i]
-		}
-		out = append(out, trimmed[:end]...)
-		out = append(out, '>')
-		out = append(out, child...)
-		out = append(out, "</"...)
-		out = append(out, name...)
-		return append(out, '>')
-	}
-	i := bytes.LastIndex(trimmed, []byte("</"))
-	if i < 0 {
-		return raw
-	}
-	out = append(out, trimmed[:i]...)
-	out = append(out, child...)
-	return append(out, trimmed[i:]...)
+	return wire.InsertChild(raw, d)
 }

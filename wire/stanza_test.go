@@ -495,3 +495,20 @@ func BenchmarkSetAddrs(b *testing.B) {
 		st.SetAddrs("juliet@example.com/balcony", "romeo@example.net/orchard")
 	}
 }
+
+func TestInsertChild(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"<message to='a@b'><body>x</body></message>", "<message to='a@b'><body>x</body><c/></message>"},
+		{"<message to='a@b'/>", "<message to='a@b'><c/></message>"},
+		{"<message to='a@b' />", "<message to='a@b' ><c/></message>"},
+		{"<cl:message xmlns:cl='jabber:client'><body>x</body></cl:message>", "<cl:message xmlns:cl='jabber:client'><body>x</body><c/></cl:message>"},
+	} {
+		got := string(InsertChild([]byte(tc.in), []byte("<c/>")))
+		if got != tc.want {
+			t.Errorf("InsertChild(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if _, err := ParseElement([]byte(got), NSClient); err != nil {
+			t.Errorf("%q does not parse: %v", got, err)
+		}
+	}
+}

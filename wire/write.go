@@ -197,3 +197,31 @@ func ErrorReply(st *Stanza, errType, cond, text string) []byte {
 	b = append(b, name...)
 	return append(b, '>')
 }
+
+// InsertChild returns a copy of the complete element raw with child added
+// as its last child (an empty element <x …/> is opened up). raw must be a
+// well-formed element as Reader returns it.
+func InsertChild(raw, child []byte) []byte {
+	trimmed := bytes.TrimRight(raw, " \t\r\n")
+	out := make([]byte, 0, len(trimmed)+len(child)+16)
+	if bytes.HasSuffix(trimmed, []byte("/>")) && bytes.Count(trimmed, []byte("<")) == 1 {
+		end := len(trimmed) - 2
+		name := trimmed[1:]
+		if i := bytes.IndexAny(name, " \t\r\n/"); i >= 0 {
+			name = name[:i]
+		}
+		out = append(out, trimmed[:end]...)
+		out = append(out, '>')
+		out = append(out, child...)
+		out = append(out, "</"...)
+		out = append(out, name...)
+		return append(out, '>')
+	}
+	i := bytes.LastIndex(trimmed, []byte("</"))
+	if i < 0 {
+		return append(out, raw...)
+	}
+	out = append(out, trimmed[:i]...)
+	out = append(out, child...)
+	return append(out, trimmed[i:]...)
+}
