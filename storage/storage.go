@@ -37,6 +37,12 @@ type Store interface {
 	Accounts() Accounts
 	Roster() Roster
 	Offline() Offline
+	Archive() Archive
+	Blocklist() Blocklist
+	VCards() VCards
+	Private() Private
+	PubSub() PubSub
+	PushRegistrations() PushRegistrations
 	Close() error
 }
 

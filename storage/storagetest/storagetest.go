@@ -58,6 +58,12 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Accounts", func(t *testing.T) { testAccounts(t, fresh) })
 	t.Run("Roster", func(t *testing.T) { testRoster(t, fresh) })
 	t.Run("Offline", func(t *testing.T) { testOffline(t, fresh) })
+	t.Run("Archive", func(t *testing.T) { testArchive(t, fresh) })
+	t.Run("Blocklist", func(t *testing.T) { testBlocklist(t, fresh) })
+	t.Run("VCards", func(t *testing.T) { testVCards(t, fresh) })
+	t.Run("Private", func(t *testing.T) { testPrivate(t, fresh) })
+	t.Run("PubSub", func(t *testing.T) { testPubSub(t, fresh) })
+	t.Run("PushRegistrations", func(t *testing.T) { testPushRegistrations(t, fresh) })
 }
 
 type opener = func(t *testing.T) storage.Store

@@ -1,0 +1,1 @@
+-- Reserved for the blocklist_vcard_private tables.

@@ -1,0 +1,5 @@
+package storagetest
+
+import "testing"
+
+func testArchive(t *testing.T, open opener) {}

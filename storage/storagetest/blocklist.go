@@ -1,0 +1,5 @@
+package storagetest
+
+import "testing"
+
+func testBlocklist(t *testing.T, open opener) {}

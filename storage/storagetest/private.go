@@ -1,0 +1,5 @@
+package storagetest
+
+import "testing"
+
+func testPrivate(t *testing.T, open opener) {}

@@ -1,0 +1,5 @@
+package storagetest
+
+import "testing"
+
+func testPubSub(t *testing.T, open opener) {}

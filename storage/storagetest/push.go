@@ -1,0 +1,5 @@
+package storagetest
+
+import "testing"
+
+func testPushRegistrations(t *testing.T, open opener) {}

@@ -1,0 +1,5 @@
+package storagetest
+
+import "testing"
+
+func testVCards(t *testing.T, open opener) {}
