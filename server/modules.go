@@ -50,8 +50,20 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	cfg, r, log := s.Config, s.Router, s.Log
 	d := disco.New(r, "xmppd")
 
+	// Order matters: hooks run in registration order. Blocking must see
+	// stanzas before the roster and the archive; the archive stamps
+	// stanza-ids before carbons copy messages.
+	// [blocking]
+
 	rc := cfg.Module("roster").(*rosterConfig)
 	ros := roster.New(r, s.Store.Roster(), log, roster.Options{MaxItems: cfg.Limits.MaxRosterItems, Versioning: rc.Versioning})
+
+	// [mam]
+	// [carbons]
+	// [vcard]
+	// [private]
+	// [pep]
+	// [push]
 
 	if cfg.ModuleEnabled("offline") {
 		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages})
