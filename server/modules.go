@@ -54,13 +54,13 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	// stanzas before the roster and the archive; the archive stamps
 	// stanza-ids before carbons copy messages.
 	// [blocking]
+	// [vcard] (its presence hook adds the XEP-0153 photo hash before the roster broadcasts)
 
 	rc := cfg.Module("roster").(*rosterConfig)
 	ros := roster.New(r, s.Store.Roster(), log, roster.Options{MaxItems: cfg.Limits.MaxRosterItems, Versioning: rc.Versioning})
 
 	// [mam]
 	// [carbons]
-	// [vcard]
 	// [private]
 	// [pep]
 	// [push]
