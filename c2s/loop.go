@@ -20,12 +20,17 @@ func (srv *Server) leaf() *x509.Certificate {
 	return srv.opts.Certificate()
 }
 
-// loop is the stanza loop of a bound session: read, stamp, route.
-func (s *Session) loop(ctx context.Context, rd *wire.Reader) {
-	// The timer is armed only once s.idle is set: checkIdle re-arms it.
-	s.idle = time.AfterFunc(time.Duration(1<<62), s.checkIdle)
-	s.idle.Reset(s.srv.opts.PingInterval)
-	defer s.unbind()
+// loop is the stanza loop of link gen: read, stamp, route.
+func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
+	s.mu.Lock()
+	if s.idle == nil {
+		// The timer is armed only once s.idle is set: checkIdle re-arms it.
+		s.idle = time.AfterFunc(time.Duration(1<<62), s.checkIdle)
+		s.idle.Reset(s.srv.opts.PingInterval)
+	}
+	s.mu.Unlock()
+	clean := false
+	defer func() { s.linkLost(gen, clean) }()
 	// Inbound shaping: a session over its rate is simply not read for a
 	// while, so TCP pushes back on the client (nothing is dropped).
 	o := s.srv.opts
@@ -34,7 +39,7 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader) {
 	for {
 		st, err := rd.Next()
 		if err != nil {
-			s.endWith(err)
+			clean = s.endWith(err, gen)
 			return
 		}
 		s.touch()
@@ -45,55 +50,100 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader) {
 			}
 		}
 		if err := s.handle(ctx, st); err != nil {
-			s.endWith(err)
+			s.endWith(err, gen)
 			return
 		}
 	}
 }
 
-// endWith closes the stream after a read error or a protocol violation.
-func (s *Session) endWith(err error) {
+// endWith reacts to what ended reading on link gen; it reports whether the
+// client closed the stream itself.
+func (s *Session) endWith(err error, gen uint64) (clean bool) {
+	s.mu.Lock()
+	current := s.gen == gen
+	s.mu.Unlock()
+	if !current {
+		return false // the link was replaced by a resumption
+	}
 	var se *streamError
 	var we *wire.Error
 	switch {
 	case errors.Is(err, wire.ErrStreamEnd):
 		s.logger().Debug("client closed the stream")
-		s.closeWith(wire.StreamClose(s.t.framed()))
+		s.closeStream("", "")
+		return true
 	case errors.As(err, &se):
 		s.logger().Info("stream error", "condition", se.cond, "text", se.text)
-		s.closeWith(wire.StreamError(se.cond, se.text), wire.StreamClose(s.t.framed()))
+		s.closeWith(streamErrorBytes(se), wire.StreamClose(s.framed()))
 	case errors.As(err, &we):
 		s.logger().Info("stream error", "condition", we.Condition, "text", we.Text)
-		s.closeWith(wire.StreamError(we.Condition, ""), wire.StreamClose(s.t.framed()))
+		s.closeStream(we.Condition, "")
 	default:
 		s.logger().Debug("connection lost", "err", err)
-		s.mu.Lock()
-		s.closing = true
-		s.mu.Unlock()
-		s.t.close()
 	}
+	return false
 }
 
-// unbind takes the session out of the router once, runs the unbound
-// callbacks (unavailable presence) and rescues what was never written.
-func (s *Session) unbind() {
+func (s *Session) framed() bool {
 	s.mu.Lock()
-	if s.closed {
+	defer s.mu.Unlock()
+	return s.t != nil && s.t.framed()
+}
+
+// linkLost runs when the reader of link gen stops. A resumable session
+// whose link died hibernates; otherwise the session ends.
+func (s *Session) linkLost(gen uint64, clean bool) {
+	s.mu.Lock()
+	if s.gen != gen || s.ended {
 		s.mu.Unlock()
 		return
 	}
-	s.closed = true
-	s.closing = true
-	var unsent [][]byte
-	if !s.writing {
-		unsent, s.queue = s.queue, nil
+	if !clean && !s.ending && s.sm.resumable {
+		t := s.t
+		s.hibernateLocked()
+		timeout := s.sm.timeout
+		s.mu.Unlock()
+		if t != nil {
+			t.close()
+		}
+		s.logger().Info("stream management: link lost; session hibernates", "timeout", timeout)
+		return
 	}
+	s.mu.Unlock()
+	s.finish()
+}
+
+// finish ends the session once: out of the router, unavailable presence
+// (the unbound callbacks), and what it still held handed on (requeue).
+func (s *Session) finish() {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended, s.ending = true, true
+	var held [][]byte
+	if s.sm.enabled {
+		held, s.sm.unacked = s.sm.unacked, nil
+	} else if !s.writing {
+		held, s.queue = s.queue, nil
+	}
+	if s.sm.hibernate != nil {
+		s.sm.hibernate.Stop()
+	}
+	t, closing := s.t, s.closing
 	s.mu.Unlock()
 	close(s.done)
 	if s.idle != nil {
 		s.idle.Stop()
 	}
+	if s.sm.id != "" {
+		s.srv.smForget(s.sm.id)
+	}
+	if t != nil && !closing {
+		t.close()
+	}
 	s.srv.router.Unbind(s)
 	s.srv.router.SessionUnbound(s)
-	s.srv.rescue(unsent)
+	s.srv.requeue(s, held)
 }

@@ -28,11 +28,21 @@ const (
 )
 
 // streamError is a fatal stream error (RFC 6120 §4.9).
-type streamError struct{ cond, text string }
+type streamError struct{ cond, text, extra string }
+
+// streamErrorBytes renders a stream error, with extra application-specific
+// content (XEP-0198 handled-count-too-high) when there is some.
+func streamErrorBytes(e *streamError) []byte {
+	b := wire.StreamError(e.cond, e.text)
+	if e.extra == "" {
+		return b
+	}
+	return wire.InsertChild(b, []byte(e.extra))
+}
 
 func (e *streamError) Error() string { return "stream error: " + e.cond + " " + e.text }
 
-func streamErr(cond, text string) error { return &streamError{cond, text} }
+func streamErr(cond, text string) error { return &streamError{cond: cond, text: text} }
 
 // negotiation is one connection's walk from stream header to bound session.
 type negotiation struct {
@@ -47,6 +57,7 @@ type negotiation struct {
 	failures int
 	cb       sasl.ChannelBindings
 	cbDone   bool
+	gen      uint64 // link generation of the session bound or resumed
 }
 
 func newID() string {
@@ -57,18 +68,18 @@ func newID() string {
 
 // negotiate takes a connection from its first byte to a bound session; it
 // returns nil when the stream ended before that.
-func (srv *Server) negotiate(c *conn, tlsAvailable bool) (*Session, *wire.Reader) {
+func (srv *Server) negotiate(c *conn, tlsAvailable bool) (*Session, *wire.Reader, uint64) {
 	c.in = &activityReader{t: c.t}
 	n := &negotiation{srv: srv, c: c, t: c.t, rd: wire.NewReader(c.in, srv.opts.MaxStanza)}
 	c.t.setReadDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
 	s, err := n.run(context.Background(), tlsAvailable && srv.opts.TLS != nil)
 	if err != nil {
 		n.fail(err)
-		return nil, nil
+		return nil, nil, 0
 	}
 	c.t.setReadDeadline(time.Time{})
 	c.setSession(s)
-	return s, n.rd
+	return s, n.rd, n.gen
 }
 
 // fail ends a stream that did not get bound.
@@ -79,9 +90,9 @@ func (n *negotiation) fail(err error) {
 	switch {
 	case errors.As(err, &se):
 	case errors.As(err, &we):
-		se = &streamError{we.Condition, ""}
+		se = &streamError{cond: we.Condition}
 	case errors.As(err, &ne) && ne.Timeout():
-		se = &streamError{"connection-timeout", ""}
+		se = &streamError{cond: "connection-timeout"}
 	case errors.Is(err, wire.ErrStreamEnd):
 		_ = n.t.writeBatch([][]byte{n.headerIfNeeded(), wire.StreamClose(n.t.framed())}, time.Now().Add(5*time.Second))
 		n.t.close()
@@ -92,7 +103,7 @@ func (n *negotiation) fail(err error) {
 		return
 	}
 	n.srv.log.Debug("negotiation failed", "remote", n.t.remoteAddr().String(), "condition", se.cond)
-	_ = n.t.writeBatch([][]byte{n.headerIfNeeded(), wire.StreamError(se.cond, se.text), wire.StreamClose(n.t.framed())}, time.Now().Add(5*time.Second))
+	_ = n.t.writeBatch([][]byte{n.headerIfNeeded(), streamErrorBytes(se), wire.StreamClose(n.t.framed())}, time.Now().Add(5*time.Second))
 	n.t.close()
 }
 
@@ -182,6 +193,7 @@ func (n *negotiation) features(tlsAvailable bool) []byte {
 		}
 	} else {
 		b = append(b, "<bind xmlns='"+nsBind+"'/><session xmlns='"+nsSession+"'><optional/></session>"...)
+		b = append(b, "<sm xmlns='"+nsSM+"'/><csi xmlns='"+nsCSI+"'/>"...)
 		if f := n.srv.opts.Features; f != nil {
 			b = append(b, f()...)
 		}
@@ -254,11 +266,24 @@ func (n *negotiation) exchange(ctx context.Context, tlsAvailable bool) (restart 
 			if err := n.write(r.PreAuth(ctx, st, n.domain, ip, n.t.secure() || !n.srv.opts.RequireTLS)); err != nil {
 				return false, nil, err
 			}
+		case st.NS == nsSM && st.Name == "resume" && n.user != "":
+			s, reply := n.resume(st)
+			if err := n.write(reply); err != nil {
+				return false, nil, err
+			}
+			if s != nil {
+				return false, s, nil
+			}
+		case st.NS == nsSM && n.user != "":
+			// <enable/> before binding, or <r/>, <a/>: not yet.
+			if err := n.write(smFailed("unexpected-request", nil)); err != nil {
+				return false, nil, err
+			}
 		case st.Kind == wire.KindIQ && st.PayloadNS == nsBind && st.Type == "set":
 			s, reply := n.bind(ctx, st)
 			if err := n.write(reply); err != nil {
 				if s != nil {
-					s.unbind()
+					s.finish()
 				}
 				return false, nil, err
 			}
@@ -484,6 +509,7 @@ func (n *negotiation) bind(ctx context.Context, st *wire.Stanza) (*Session, []by
 		}
 	}
 	s := &Session{srv: srv, t: n.t, in: n.c.in, j: j, jstr: j.String(), done: make(chan struct{})}
+	n.gen = s.gen
 	s.touch()
 	if old := srv.router.Bind(s); old != nil {
 		old.Replace()
@@ -496,4 +522,30 @@ func (n *negotiation) bind(ctx context.Context, st *wire.Stanza) (*Session, []by
 	b = wire.AppendEscapedText(b, s.jstr)
 	b = append(b, "</jid></bind></iq>"...)
 	return s, b
+}
+
+// resume answers <resume/> (XEP-0198 §5): the session is found by its id,
+// must belong to the authenticated account, and moves onto this link.
+func (n *negotiation) resume(st *wire.Stanza) (*Session, []byte) {
+	var v struct {
+		PrevID string `xml:"previd,attr"`
+	}
+	if err := st.Decode(&v); err != nil || v.PrevID == "" {
+		return nil, smFailed("bad-request", nil)
+	}
+	h, ok := attrUint32(st, "h")
+	if !ok {
+		return nil, smFailed("bad-request", nil)
+	}
+	s := n.srv.smLookup(v.PrevID)
+	if s == nil || s.j.Localpart() != n.user || s.j.Domainpart() != n.domain {
+		return nil, smFailed("item-not-found", nil)
+	}
+	gen, ok, failure := s.resume(n.t, n.c.in, h)
+	if !ok {
+		return nil, failure
+	}
+	n.gen = gen
+	s.logger().Info("stream management: session resumed")
+	return s, nil
 }

@@ -78,6 +78,16 @@ type Options struct {
 	StanzasPerSecond         int // per session, inbound; 0 = unlimited
 	BytesPerSecond           int // per session, inbound; 0 = unlimited
 
+	// XEP-0198: how long a resumable session waits for its client
+	// (0 disables resumption), the most a client may ask for, and how many
+	// unacknowledged stanzas make the server ask for an ack.
+	SMResumeTimeout    time.Duration
+	SMMaxResumeTimeout time.Duration
+	SMAckEvery         int
+	// OnHibernated is called for every stanza a hibernating session is
+	// sent (push notifications hook in here).
+	OnHibernated func(s *Session, raw []byte)
+
 	Registrar Registrar
 	// Features returns extra stream features offered after authentication.
 	Features func() []byte
@@ -100,6 +110,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	perIP     map[string]int
+	resumable map[string]*Session // XEP-0198 id → session
 	shutdown  bool
 	wg        sync.WaitGroup
 }
@@ -147,6 +158,12 @@ func New(o Options) *Server {
 	if o.OutboundQueue <= 0 {
 		o.OutboundQueue = 1000
 	}
+	if o.SMMaxResumeTimeout < o.SMResumeTimeout {
+		o.SMMaxResumeTimeout = o.SMResumeTimeout
+	}
+	if o.SMAckEvery <= 0 {
+		o.SMAckEvery = 5
+	}
 	if o.MaxAuthFailures <= 0 {
 		o.MaxAuthFailures = 3
 	}
@@ -161,6 +178,7 @@ func New(o Options) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
+		resumable: make(map[string]*Session),
 	}
 	o.Router.HandleIQ("set", nsSession, router.ToServer|router.ToBare, func(c *router.Context) { c.Reply(nil) })
 	return srv
@@ -251,7 +269,7 @@ func (srv *Server) serveTCP(nc net.Conn, mode TLSMode) {
 		nc.Close()
 		return
 	}
-	s, rd := srv.handshakeAndNegotiate(c, t, nc, mode)
+	s, rd, gen := srv.handshakeAndNegotiate(c, t, nc, mode)
 	if s == nil {
 		srv.release(c)
 		return
@@ -261,22 +279,22 @@ func (srv *Server) serveTCP(nc net.Conn, mode TLSMode) {
 	// idle session keeps only a small stack.
 	go func() {
 		defer srv.release(c)
-		s.loop(context.Background(), rd)
+		s.loop(context.Background(), rd, gen)
 	}()
 }
 
-func (srv *Server) handshakeAndNegotiate(c *conn, t *tcpTransport, nc net.Conn, mode TLSMode) (*Session, *wire.Reader) {
+func (srv *Server) handshakeAndNegotiate(c *conn, t *tcpTransport, nc net.Conn, mode TLSMode) (*Session, *wire.Reader, uint64) {
 	if mode == DirectTLS {
 		if srv.opts.TLS == nil {
 			nc.Close()
-			return nil, nil
+			return nil, nil, 0
 		}
 		tc := tls.Server(nc, srv.opts.TLS)
 		_ = nc.SetDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
 		if err := tc.Handshake(); err != nil {
 			srv.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 			nc.Close()
-			return nil, nil
+			return nil, nil, 0
 		}
 		_ = nc.SetDeadline(time.Time{})
 		t.conn, t.tls = tc, tc
@@ -296,7 +314,17 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	for c := range srv.conns {
 		conns = append(conns, c)
 	}
+	var hibernating []*Session
+	for _, s := range srv.resumable {
+		hibernating = append(hibernating, s)
+	}
 	srv.mu.Unlock()
+	// Hibernating sessions end now: what they hold goes to offline storage.
+	for _, s := range hibernating {
+		if s.Hibernating() {
+			s.finish()
+		}
+	}
 	for _, c := range conns {
 		if s := c.sessionOf(); s != nil {
 			s.Shutdown()
@@ -330,18 +358,6 @@ func (c *conn) setSession(s *Session) {
 	connMu.Lock()
 	c.sess = s
 	connMu.Unlock()
-}
-
-// rescue hands messages that could not be written to the offline hooks, so a
-// dying connection loses none of what was queued for it.
-func (srv *Server) rescue(unsent [][]byte) {
-	for _, raw := range unsent {
-		st, err := wire.ParseElement(raw, wire.NSClient)
-		if err != nil || st.Kind != wire.KindMessage {
-			continue
-		}
-		srv.router.Requeue(context.Background(), st)
-	}
 }
 
 // Sessions returns the number of bound sessions on this server.

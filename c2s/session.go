@@ -14,64 +14,121 @@ import (
 )
 
 // Session is one bound client session. It implements router.Session.
-// Reading happens on the connection's goroutine (serve); writing happens on
-// a goroutine that exists only while the outbound queue is not empty.
+//
+// A session rides on a link (a transport and its reader goroutine). With
+// XEP-0198 resumption the link can be lost and replaced: in between the
+// session hibernates, stays bound and keeps what it is sent. Writing
+// happens on a goroutine that exists only while the link's queue is not
+// empty.
 type Session struct {
 	router.Values
-	srv *Server
-	t   transport
-
+	srv  *Server
 	j    jid.JID
 	jstr string
+	done chan struct{} // closed when the session has ended
 
-	mu         sync.Mutex
-	queue      [][]byte
-	writing    bool
-	closing    bool // no more Sends; close the transport once the queue drains
-	closed     bool
+	mu      sync.Mutex
+	t       transport       // nil while hibernating
+	in      *activityReader // the link's reader, for keepalive timing
+	gen     uint64          // bumped whenever the link changes
+	queue   [][]byte        // elements waiting for this link's writer
+	writing bool
+	closing bool // the link closes once its queue is written
+	ending  bool // the session ends with this link (no hibernation)
+	ended   bool
+
 	presence   *wire.Stanza
 	priority   int
 	interested bool
 
-	in       *activityReader
+	sm  streamMgmt
+	csi clientState
+
 	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
 	idle     *time.Timer
-	done     chan struct{}
 }
 
 func (s *Session) JID() jid.JID { return s.j }
 
-// Send queues one element; it never blocks.
-func (s *Session) Send(raw []byte) bool {
+// Send implements router.Session: it queues one stanza and never blocks.
+func (s *Session) Send(raw []byte) bool { return s.send(raw, true) }
+
+// sendNonza queues a stream-level element (not counted by XEP-0198).
+func (s *Session) sendNonza(raw []byte) bool { return s.send(raw, false) }
+
+func (s *Session) send(raw []byte, stanza bool) bool {
 	s.mu.Lock()
-	if s.closing {
+	if s.ended || s.ending {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue) >= s.srv.opts.OutboundQueue {
-		// A client that does not read what it is sent is dropped; what
-		// waited for it is rescued to offline storage when the stuck write
-		// fails, and the caller stores this one.
-		s.closing = true
+	if stanza && s.csi.inactive && s.csi.hold(raw) {
 		s.mu.Unlock()
-		s.logger().Warn("outbound queue full; dropping the session", "queued", s.srv.opts.OutboundQueue)
-		s.t.close()
-		return false
+		return true
+	}
+	return s.enqueueLocked(raw, stanza)
+}
+
+// enqueueLocked queues raw on the link (and, for a stanza with stream
+// management on, in the unacknowledged list). It unlocks s.mu.
+func (s *Session) enqueueLocked(raw []byte, stanza bool) bool {
+	limit := s.srv.opts.OutboundQueue
+	requestAck := false
+	if stanza && s.sm.enabled {
+		if len(s.sm.unacked) >= limit {
+			// The client acknowledges nothing: end the session; what
+			// waited is handed to offline storage, the caller stores this.
+			s.mu.Unlock()
+			s.logger().Warn("too many unacknowledged stanzas; ending the session", "unacked", limit)
+			go s.finish()
+			return false
+		}
+		s.sm.unacked = append(s.sm.unacked, raw)
+		requestAck = len(s.sm.unacked)%s.srv.opts.SMAckEvery == 0
+	}
+	if s.t == nil { // hibernating: kept in the unacknowledged list
+		s.mu.Unlock()
+		if stanza && s.srv.opts.OnHibernated != nil {
+			s.srv.opts.OnHibernated(s, raw)
+		}
+		return true
+	}
+	if len(s.queue) >= limit {
+		// A client that does not read what it is sent loses its link.
+		// With stream management the stanza waits in the unacknowledged
+		// list for a resumption; without, the caller stores it.
+		t := s.t
+		s.mu.Unlock()
+		s.logger().Warn("outbound queue full; closing the connection", "queued", limit)
+		t.close()
+		return stanza && s.sm.enabled
 	}
 	s.queue = append(s.queue, raw)
-	if !s.writing {
-		s.writing = true
-		go s.flush()
+	if requestAck {
+		s.queue = append(s.queue, smRequest)
 	}
+	s.startWriterLocked()
 	s.mu.Unlock()
 	return true
 }
 
-// flush drains the queue; it runs only while there is something to write.
-func (s *Session) flush() {
+func (s *Session) startWriterLocked() {
+	if !s.writing && s.t != nil {
+		s.writing = true
+		go s.flush(s.gen, s.t)
+	}
+}
+
+// flush drains the queue of link gen; it runs only while there is
+// something to write, and stops when the link is replaced.
+func (s *Session) flush(gen uint64, t transport) {
 	var spare [][]byte
 	for {
 		s.mu.Lock()
+		if s.gen != gen {
+			s.mu.Unlock()
+			return
+		}
 		q := s.queue
 		if len(q) == 0 {
 			s.writing = false
@@ -81,7 +138,7 @@ func (s *Session) flush() {
 			closing := s.closing
 			s.mu.Unlock()
 			if closing {
-				s.t.close()
+				t.close()
 			}
 			return
 		}
@@ -90,7 +147,7 @@ func (s *Session) flush() {
 			s.queue = nil
 		}
 		s.mu.Unlock()
-		err := s.t.writeBatch(q, time.Now().Add(s.srv.opts.WriteTimeout))
+		err := t.writeBatch(q, time.Now().Add(s.srv.opts.WriteTimeout))
 		for i := range q {
 			q[i] = nil
 		}
@@ -101,35 +158,53 @@ func (s *Session) flush() {
 		if err != nil {
 			s.logger().Debug("write failed", "err", err)
 			s.mu.Lock()
-			s.closing = true
-			unsent := s.queue
-			s.queue = nil
-			s.writing = false
+			if s.gen == gen {
+				s.writing = false
+			}
 			s.mu.Unlock()
-			s.t.close()
-			s.srv.rescue(unsent)
+			t.close() // the reader sees it and the link is lost
 			return
 		}
 	}
 }
 
-// closeWith queues final bytes (a stream error and/or the stream close) and
-// closes the transport once everything queued before them is written.
+// closeWith ends the session: it queues final bytes (a stream error and/or
+// the stream close) and closes the link once everything before them is
+// written. A hibernating session ends at once.
 func (s *Session) closeWith(final ...[]byte) {
 	s.mu.Lock()
-	if s.closing {
+	if s.ended || s.ending {
 		s.mu.Unlock()
+		return
+	}
+	s.ending = true
+	t := s.t
+	if t == nil {
+		s.mu.Unlock()
+		s.finish()
 		return
 	}
 	s.queue = append(s.queue, final...)
 	s.closing = true
-	if !s.writing {
-		s.writing = true
-		go s.flush()
-	}
+	s.startWriterLocked()
 	s.mu.Unlock()
 	// A peer that stops reading must not hold the connection open.
-	time.AfterFunc(s.srv.opts.WriteTimeout, func() { s.t.close() })
+	time.AfterFunc(s.srv.opts.WriteTimeout, func() { t.close() })
+}
+
+// closeStream ends the session with a stream error (cond "" for a plain close).
+func (s *Session) closeStream(cond, text string) {
+	framed := false
+	s.mu.Lock()
+	if s.t != nil {
+		framed = s.t.framed()
+	}
+	s.mu.Unlock()
+	if cond == "" {
+		s.closeWith(wire.StreamClose(framed))
+		return
+	}
+	s.closeWith(wire.StreamError(cond, text), wire.StreamClose(framed))
 }
 
 // Presence implements router.Session.
@@ -167,25 +242,41 @@ func (s *Session) SetInterested() {
 	s.mu.Unlock()
 }
 
+// Hibernating reports whether the session lost its link and waits for a
+// resumption (XEP-0198).
+func (s *Session) Hibernating() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t == nil && !s.ended
+}
+
 // Replace implements router.Session: another session bound this full JID.
 func (s *Session) Replace() {
 	s.logger().Info("session replaced by a new one for the same resource")
-	s.closeWith(wire.StreamError("conflict", "Replaced by new connection"), wire.StreamClose(s.t.framed()))
+	s.closeStream("conflict", "Replaced by new connection")
 }
 
 // Shutdown ends the session with <system-shutdown/>.
-func (s *Session) Shutdown() {
-	s.closeWith(wire.StreamError("system-shutdown", ""), wire.StreamClose(s.t.framed()))
-}
+func (s *Session) Shutdown() { s.closeStream("system-shutdown", "") }
+
+// Kick ends the session with a stream error (account removed, admin action).
+func (s *Session) Kick(cond, text string) { s.closeStream(cond, text) }
 
 // handle processes one element read after binding.
 func (s *Session) handle(ctx context.Context, st *wire.Stanza) error {
 	if st.Kind == wire.KindOther {
+		switch st.NS {
+		case nsSM:
+			return s.handleSM(st)
+		case nsCSI:
+			return s.handleCSI(st)
+		}
 		if h := s.srv.opts.Extensions[st.NS+" "+st.Name]; h != nil {
 			return h(ctx, s, st)
 		}
 		return streamErr("unsupported-stanza-type", "")
 	}
+	s.sm.received()
 	if st.From != "" && st.From != s.jstr {
 		// RFC 6120 §8.1.2.1: a client may put its bare or full JID; anything
 		// else is a spoof.
@@ -221,17 +312,23 @@ const pingID = "xmppd-keepalive"
 // touch records that an element arrived: any traffic answers a ping.
 func (s *Session) touch() { s.pingSent.Store(0) }
 
-// checkIdle runs from the idle timer: it pings a silent client and drops it
-// when the ping goes unanswered (XEP-0199 §4.2).
+// checkIdle runs from the idle timer: it pings a silent client and drops
+// its link when the ping goes unanswered (XEP-0199 §4.2).
 func (s *Session) checkIdle() {
-	select {
-	case <-s.done:
+	s.mu.Lock()
+	in, ended := s.in, s.ended
+	hibernating := s.t == nil
+	s.mu.Unlock()
+	if ended {
 		return
-	default:
+	}
+	interval, timeout := s.srv.opts.PingInterval, s.srv.opts.PingTimeout
+	if hibernating {
+		s.idle.Reset(interval)
+		return
 	}
 	now := time.Now()
-	interval, timeout := s.srv.opts.PingInterval, s.srv.opts.PingTimeout
-	last := time.Unix(0, s.in.lastRead.Load())
+	last := time.Unix(0, in.lastRead.Load())
 	if sent := s.pingSent.Load(); sent != 0 {
 		if last.After(time.Unix(0, sent)) {
 			s.pingSent.Store(0) // bytes arrived since the ping
@@ -239,8 +336,10 @@ func (s *Session) checkIdle() {
 			return
 		}
 		if now.Sub(time.Unix(0, sent)) >= timeout {
-			s.logger().Info("client did not answer ping; dropping it")
-			s.closeWith(wire.StreamError("connection-timeout", ""), wire.StreamClose(s.t.framed()))
+			s.logger().Info("client did not answer ping; its link is dead")
+			s.pingSent.Store(0)
+			s.dropLink("connection-timeout")
+			s.idle.Reset(interval)
 			return
 		}
 		s.idle.Reset(timeout - now.Sub(time.Unix(0, sent)))
@@ -261,15 +360,36 @@ func (s *Session) checkIdle() {
 	s.idle.Reset(timeout)
 }
 
-// Kick ends the session with a stream error (account removed, admin action).
-func (s *Session) Kick(cond, text string) {
-	s.closeWith(wire.StreamError(cond, text), wire.StreamClose(s.t.framed()))
+// dropLink gives up on the current link as dead: a resumable session
+// hibernates, any other ends with the stream error cond.
+func (s *Session) dropLink(cond string) {
+	s.mu.Lock()
+	resumable := s.sm.resumable && !s.ending
+	t := s.t
+	s.mu.Unlock()
+	if t == nil {
+		return
+	}
+	if resumable {
+		// Tell the peer, in case it still reads, then cut: the reader's
+		// exit hibernates the session.
+		_ = t.writeBatch([][]byte{wire.StreamError(cond, ""), wire.StreamClose(t.framed())}, time.Now().Add(time.Second))
+		t.close()
+		return
+	}
+	s.closeStream(cond, "")
 }
 
 // logger returns a logger with the session's attributes. It is built at
 // each (rare) use rather than kept, to keep idle sessions small.
 func (s *Session) logger() *slog.Logger {
-	return s.srv.log.With("jid", s.jstr, "remote", hostOf(s.t.remoteAddr()))
+	s.mu.Lock()
+	t := s.t
+	s.mu.Unlock()
+	if t == nil {
+		return s.srv.log.With("jid", s.jstr)
+	}
+	return s.srv.log.With("jid", s.jstr, "remote", hostOf(t.remoteAddr()))
 }
 
 // parseTo prepares a 'to' address. For a domain that is not served here it

@@ -45,8 +45,8 @@ func (srv *Server) WebSocketWith(trusted func(*http.Request) bool) http.Handler 
 			return
 		}
 		defer srv.release(cn)
-		if s, rd := srv.negotiate(cn, false); s != nil {
-			s.loop(context.Background(), rd)
+		if s, rd, gen := srv.negotiate(cn, false); s != nil {
+			s.loop(context.Background(), rd, gen)
 		}
 	})
 }

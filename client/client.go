@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -62,6 +64,12 @@ type Client struct {
 	errMu   sync.Mutex
 	err     error
 	done    chan struct{}
+
+	// XEP-0198, when enabled: h counts the stanzas handed to the reader
+	// of Incoming/Expect; a server <r/> is answered automatically.
+	smOn atomic.Bool
+	smID string
+	smH  atomic.Uint32
 }
 
 // Dial connects, negotiates and binds.
@@ -314,8 +322,22 @@ func (c *Client) readLoop() {
 			c.errMu.Unlock()
 			return
 		}
+		if st.NS == NSSM {
+			switch st.Name {
+			case "r":
+				_ = c.Send("<a xmlns='" + NSSM + "' h='" + strconv.FormatUint(uint64(c.smH.Load()), 10) + "'/>")
+				continue
+			case "enabled":
+				c.smOn.Store(true)
+			}
+		}
+		// h counts only what was handed over: a stanza dropped because the
+		// client is closing must be resent after a resumption.
 		select {
 		case c.in <- st:
+			if st.Kind != wire.KindOther && c.smOn.Load() {
+				c.smH.Add(1)
+			}
 		case <-c.done:
 			return
 		}
@@ -426,6 +448,93 @@ func (c *Client) closeConn() error {
 		return nil
 	}
 	return c.conn.Close()
+}
+
+// NSSM is the XEP-0198 namespace.
+const NSSM = "urn:xmpp:sm:3"
+
+// EnableSM turns on XEP-0198 stream management (with resumption when
+// resume is true) and returns the session id the server gave.
+func (c *Client) EnableSM(d time.Duration, resume bool) (string, error) {
+	req := "<enable xmlns='" + NSSM + "'/>"
+	if resume {
+		req = "<enable xmlns='" + NSSM + "' resume='true'/>"
+	}
+	if err := c.Send(req); err != nil {
+		return "", err
+	}
+	st, err := c.Expect(d, func(s *wire.Stanza) bool { return s.NS == NSSM && (s.Name == "enabled" || s.Name == "failed") })
+	if err != nil {
+		return "", err
+	}
+	if st.Name == "failed" {
+		return "", fmt.Errorf("client: enabling stream management failed: %s", st.Raw)
+	}
+	var v struct {
+		ID string `xml:"id,attr"`
+	}
+	_ = st.Decode(&v)
+	c.smID = v.ID
+	return v.ID, nil
+}
+
+// H is the number of stanzas received since stream management was enabled
+// (what this client acknowledges).
+func (c *Client) H() uint32 { return c.smH.Load() }
+
+// SMID is the stream management id (for Resume).
+func (c *Client) SMID() string { return c.smID }
+
+// ResumeError is a <failed/> answer to <resume/>.
+type ResumeError struct{ Raw string }
+
+func (e *ResumeError) Error() string { return "client: resumption failed: " + e.Raw }
+
+// Resume logs in again with cfg and resumes the stream-managed session id,
+// acknowledging h stanzas (XEP-0198 §5). The server's h (what it received
+// from the old stream) is returned.
+func Resume(ctx context.Context, cfg Config, id string, h uint32) (*Client, uint32, error) {
+	if cfg.Mechanism == "" {
+		cfg.Mechanism = "SCRAM-SHA-256"
+	}
+	c := &Client{done: make(chan struct{})}
+	fail := func(err error) (*Client, uint32, error) { c.closeConn(); return nil, 0, err }
+	if err := c.connect(ctx, cfg); err != nil {
+		return fail(err)
+	}
+	if err := c.secure(ctx, cfg); err != nil {
+		return fail(err)
+	}
+	if err := c.auth(cfg); err != nil {
+		return fail(err)
+	}
+	c.rd.Reset(c.conn)
+	if _, err := c.features(cfg); err != nil {
+		return fail(err)
+	}
+	if err := c.Send("<resume xmlns='" + NSSM + "' previd='" + id + "' h='" + strconv.FormatUint(uint64(h), 10) + "'/>"); err != nil {
+		return fail(err)
+	}
+	st, err := c.rd.Next()
+	if err != nil {
+		return fail(err)
+	}
+	if st.Name != "resumed" {
+		return fail(&ResumeError{string(st.Raw)})
+	}
+	var v struct {
+		H string `xml:"h,attr"`
+	}
+	_ = st.Decode(&v)
+	serverH, _ := strconv.ParseUint(v.H, 10, 32)
+	c.JID = cfg.Username + "@" + cfg.Domain + "/" + cfg.Resource
+	c.smID = id
+	c.smOn.Store(true)
+	c.smH.Store(h)
+	_ = c.conn.SetDeadline(time.Time{})
+	c.in = make(chan *wire.Stanza, 256)
+	go c.readLoop()
+	return c, uint32(serverH), nil
 }
 
 // Register creates cfg's account by XEP-0077 in-band registration.

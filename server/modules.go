@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/disco"
@@ -34,7 +36,21 @@ type rosterConfig struct {
 
 type plainModule struct{ conf.ModuleBase }
 
+// SetResumeTimeout sets the XEP-0198 resumption timeout (tests).
+func (c *smConfig) SetResumeTimeout(d time.Duration) { c.ResumeTimeout = d }
+
+// smConfig is XEP-0198 stream management (in c2s).
+type smConfig struct {
+	conf.ModuleBase
+	ResumeTimeout    time.Duration `conf:"resume-timeout"`            // how long a lost session waits for its client; 0 = no resumption
+	MaxResumeTimeout time.Duration `conf:"max-resume-timeout"`        // the most a client may ask for with max=
+	AckEvery         int           `conf:"ack-every,min=1,max=10000"` // unacknowledged stanzas before the server sends <r/>
+}
+
 func init() {
+	conf.RegisterModule("stream-management", func() any {
+		return &smConfig{ResumeTimeout: 300 * time.Second, MaxResumeTimeout: 600 * time.Second, AckEvery: 5}
+	})
 	conf.RegisterModule("roster", func() any { return &rosterConfig{Versioning: true} })
 	conf.RegisterModule("offline", func() any { return &offlineConfig{MaxMessages: 1000} })
 	conf.RegisterModule("version", func() any { return &versionConfig{} })
@@ -49,6 +65,11 @@ func init() {
 func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	cfg, r, log := s.Config, s.Router, s.Log
 	d := disco.New(r, "xmppd")
+
+	if cfg.ModuleEnabled("stream-management") {
+		sm := cfg.Module("stream-management").(*smConfig)
+		opts.SMResumeTimeout, opts.SMMaxResumeTimeout, opts.SMAckEvery = sm.ResumeTimeout, sm.MaxResumeTimeout, sm.AckEvery
+	}
 
 	// Order matters: hooks run in registration order. Blocking must see
 	// stanzas before the roster and the archive; the archive stamps
