@@ -132,7 +132,7 @@ func (n *negotiation) run(ctx context.Context, tlsAvailable bool) (*Session, err
 			return nil, streamErr("invalid-namespace", "")
 		}
 		dom, err := jid.Parse(h.To)
-		if h.To == "" || err != nil || dom.Localpart() != "" || dom.Resourcepart() != "" || !n.srv.router.IsLocal(dom.Domainpart()) {
+		if h.To == "" || err != nil || dom.Localpart() != "" || dom.Resourcepart() != "" || !n.srv.router.IsHost(dom.Domainpart()) {
 			return nil, streamErr("host-unknown", "")
 		}
 		if n.domain != "" && n.domain != dom.Domainpart() {

@@ -251,6 +251,13 @@ func (r *Router) Route(c *Context) {
 			c.To = to
 		}
 	}
+	if svc := r.service(to.Domainpart()); svc != nil {
+		if st.Kind == wire.KindIQ && (st.Type == "result" || st.Type == "error") && r.answer(st) {
+			return
+		}
+		svc(c)
+		return
+	}
 	if !r.isLocal(to.Domainpart()) {
 		r.routeRemote(c)
 		return
@@ -293,7 +300,8 @@ func (r *Router) handleIQ(c *Context, addr Addr) {
 	switch st.Type {
 	case "get", "set":
 	case "result", "error":
-		return // answers to the server: whoever asked tracks them
+		r.answer(st) // answers to the server go to whoever asked (Query)
+		return
 	default:
 		c.Error("modify", "bad-request", "")
 		return

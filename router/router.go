@@ -90,6 +90,7 @@ type Router struct {
 	sessions map[string][]Session // bare JID → bound sessions
 
 	handlers
+	services
 }
 
 // New returns a Router for the local domains isLocal accepts.
@@ -103,8 +104,11 @@ func New(log *slog.Logger, isLocal func(string) bool, accounts Accounts) *Router
 	}
 }
 
-// IsLocal reports whether domain is served here.
-func (r *Router) IsLocal(domain string) bool { return r.isLocal(domain) }
+// IsHost reports whether domain is one of the hosts (domains with accounts).
+func (r *Router) IsHost(domain string) bool { return r.isLocal(domain) }
+
+// IsLocal reports whether domain is served here (a host or a service).
+func (r *Router) IsLocal(domain string) bool { return r.isLocal(domain) || r.service(domain) != nil }
 
 // Bind registers s under its full JID. A session already bound to the same
 // full JID is returned (the caller replaces it).

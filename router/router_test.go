@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -150,5 +151,46 @@ func TestBindReplaces(t *testing.T) {
 	r.Unbind(phone) // the replaced one leaving must not unbind the new one
 	if got := r.Resource("alice@localhost", "phone"); got != again {
 		t.Fatal("unbinding the replaced session removed the new one")
+	}
+}
+
+func TestServiceAndQuery(t *testing.T) {
+	r, phone, _, carol, _ := world(t)
+	var seen []string
+	r.RegisterService("push.localhost", func(c *Context) {
+		seen = append(seen, c.Stanza.Name+" "+c.To.String())
+		if c.Stanza.Kind == wire.KindIQ && c.Stanza.Type == "get" {
+			c.Reply([]byte("<pong xmlns='urn:example'/>"))
+		}
+	})
+	if !r.IsLocal("push.localhost") {
+		t.Fatal("a service domain is not local")
+	}
+	route(t, r, carol, "<iq type='get' id='s1' to='push.localhost'><x xmlns='urn:example'/></iq>")
+	if len(seen) != 1 || seen[0] != "iq push.localhost" || len(carol.got) != 1 || !strings.Contains(carol.got[0], "<pong") {
+		t.Fatalf("service saw %q, carol got %q", seen, carol.got)
+	}
+	// The server asks the phone something and gets its answer back.
+	done := make(chan *wire.Stanza, 1)
+	go func() {
+		ans, err := r.Query(context.Background(), jid.MustParse("localhost"), phone.j, "get", []byte("<query xmlns='http://jabber.org/protocol/disco#info'/>"))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- ans
+	}()
+	var req *wire.Stanza
+	for req == nil {
+		phone.mu.Lock()
+		if len(phone.got) > 0 {
+			req, _ = wire.ParseElement([]byte(phone.got[len(phone.got)-1]), wire.NSClient)
+		}
+		phone.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	route(t, r, phone, "<iq type='result' id='"+req.ID+"' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:x'/></query></iq>")
+	ans := <-done
+	if ans == nil || ans.Type != "result" || !strings.Contains(string(ans.Raw), "urn:x") {
+		t.Fatalf("answer %v", ans)
 	}
 }
