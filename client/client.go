@@ -67,9 +67,11 @@ type Client struct {
 
 	// XEP-0198, when enabled: h counts the stanzas handed to the reader
 	// of Incoming/Expect; a server <r/> is answered automatically.
-	smOn atomic.Bool
-	smID string
-	smH  atomic.Uint32
+	smOn    atomic.Bool
+	smID    string
+	smH     atomic.Uint32
+	smSent  atomic.Uint32 // stanzas sent with SendStanza since enabling
+	smAcked atomic.Uint32 // the server's last h
 }
 
 // Dial connects, negotiates and binds.
@@ -329,6 +331,15 @@ func (c *Client) readLoop() {
 				continue
 			case "enabled":
 				c.smOn.Store(true)
+			case "a":
+				var v struct {
+					H string `xml:"h,attr"`
+				}
+				if st.Decode(&v) == nil {
+					if h, err := strconv.ParseUint(v.H, 10, 32); err == nil {
+						c.smAcked.Store(uint32(h))
+					}
+				}
 			}
 		}
 		// h counts only what was handed over: a stanza dropped because the
@@ -477,6 +488,21 @@ func (c *Client) EnableSM(d time.Duration, resume bool) (string, error) {
 	c.smID = v.ID
 	return v.ID, nil
 }
+
+// SendStanza sends one stanza and returns its XEP-0198 sequence number
+// (1 for the first stanza after enabling), to compare with Acked.
+func (c *Client) SendStanza(raw string) (uint32, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, err := io.WriteString(c.conn, raw); err != nil {
+		return 0, err
+	}
+	return c.smSent.Add(1), nil
+}
+
+// Acked is the server's last acknowledgement: stanzas 1..Acked() sent with
+// SendStanza are safe with the server.
+func (c *Client) Acked() uint32 { return c.smAcked.Load() }
 
 // H is the number of stanzas received since stream management was enabled
 // (what this client acknowledges).
