@@ -85,6 +85,7 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	// [private]
 	// [pep]
 	// [push]
+	// [upload]
 
 	if cfg.ModuleEnabled("offline") {
 		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages})

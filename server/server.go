@@ -37,11 +37,24 @@ type Server struct {
 	C2S    *c2s.Server
 	Certs  *certs.Store
 
+	httpRoutes []httpRoute // added by modules (HandleHTTP) before Start
+
 	mu        sync.Mutex
 	c2sAddrs  []net.Addr
 	httpAddrs []net.Addr
 	https     []*http.Server
 	errs      chan error
+}
+
+type httpRoute struct {
+	pattern string
+	h       http.Handler
+}
+
+// HandleHTTP mounts a module's handler (file upload, BOSH, metrics …) on
+// every HTTP listener. Call it while registering modules, before Start.
+func (s *Server) HandleHTTP(pattern string, h http.Handler) {
+	s.httpRoutes = append(s.httpRoutes, httpRoute{pattern, h})
 }
 
 // accountsExist adapts storage.Accounts to router.Accounts.
@@ -215,6 +228,9 @@ func (s *Server) startHTTP(l conf.HTTPListener) error {
 	}
 	if l.WebSocketPath != "" {
 		mux.Handle(l.WebSocketPath, s.C2S.WebSocketWith(trusted))
+	}
+	for _, rt := range s.httpRoutes {
+		mux.Handle(rt.pattern, rt.h)
 	}
 	if l.HostMeta {
 		mux.HandleFunc("/.well-known/host-meta", hostMeta(l.WebSocketPath, false))
