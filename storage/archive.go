@@ -1,5 +1,132 @@
 package storage
 
-// Archive stores XEP-0313 message archives (MAM): owned by the mam work.
-// Its methods are defined with the module that uses it.
-type Archive interface{}
+import (
+	"context"
+	"time"
+)
+
+// ArchiveMessage is one message in a user's archive (XEP-0313 MAM).
+type ArchiveMessage struct {
+	// Seq is assigned by Append: unique in the store, strictly increasing in
+	// the order messages were appended, never reused (not even after the
+	// newest messages were deleted). The archive's order is Seq order, the
+	// order of truth; the mam module derives the public archive id (the
+	// XEP-0359 stanza-id) from it. Backends should not let it reveal more
+	// than Stamp does (SQLite uses the receive time in microseconds, bumped
+	// to stay strictly increasing).
+	Seq int64
+	// Owner is the bare JID whose archive holds the message.
+	Owner string
+	// Stamp is when the server archived the message (XEP-0203 delay in
+	// query results). Append assigns it: a zero Stamp means now; a given one
+	// is kept unless it is not after the store's newest message, then it is
+	// moved just after it. Stamps never decrease in Seq order, so time
+	// filters are ranges of the archive order.
+	Stamp time.Time
+	// With is the other party as addressed on the stanza: the 'to' of an
+	// outgoing message, the 'from' of an incoming one; a full or bare JID.
+	With string
+	// Outgoing is true when Owner sent the message.
+	Outgoing bool
+	// MessageID and OriginID are the message's 'id' attribute and its
+	// XEP-0359 origin-id (either may be empty); FindByMessageID matches them
+	// (XEP-0424 retraction).
+	MessageID string
+	OriginID  string
+	// Retracted is when the message was retracted (zero: it was not); its
+	// Stanza is then the tombstone Retract stored.
+	Retracted time.Time
+	// Stanza is the message element as it was archived (a standalone
+	// element: it declares its own namespace).
+	Stanza []byte
+}
+
+// ArchiveQuery selects messages of one archive. Every bound is optional;
+// all given ones apply together.
+type ArchiveQuery struct {
+	Owner string
+	// With keeps messages whose With matches: a bare JID matches With's bare
+	// part (any resource), a full JID matches exactly.
+	With string
+	// Start and End keep messages with Start <= Stamp <= End (zero: unbounded).
+	Start, End time.Time
+	// After and Before keep messages with After < Seq < Before (0: unbounded).
+	// A non-zero one that is not a message of Owner's archive is ErrNotFound.
+	After, Before int64
+	// IDs, when not nil, keeps only these messages; one that is not in
+	// Owner's archive is ErrNotFound.
+	IDs []int64
+	// Max is the page size; the page holds at most Max messages (0: none,
+	// which still reports Count).
+	Max int
+	// FromEnd takes the page from the end of the selection (the newest Max
+	// matches, e.g. RSM <before/>), instead of from its beginning. The page
+	// is in Seq order either way.
+	FromEnd bool
+	// Offset skips that many matches from the chosen end before the page
+	// starts (RSM <index/>).
+	Offset int
+	// CountLimit bounds the cost of ArchivePage.Count and Index: they are
+	// computed only when the selection holds at most CountLimit messages
+	// (0: never computed).
+	CountLimit int
+}
+
+// ArchivePage is the answer to an ArchiveQuery.
+type ArchivePage struct {
+	// Messages in Seq order.
+	Messages []ArchiveMessage
+	// Complete is true when the selection holds nothing beyond the page in
+	// the paging direction: after its last message (or when empty) for a
+	// query from the beginning, before its first one for FromEnd.
+	Complete bool
+	// Count is the number of messages in the selection (all bounds but Max,
+	// FromEnd and Offset), Index the position of the page's first message
+	// in it; both -1 when not computed (see CountLimit).
+	Count, Index int
+}
+
+// ArchivePrefs are a user's XEP-0441 archiving preferences.
+type ArchivePrefs struct {
+	// Default is "always", "never", "roster", or "" (never set: the server's default).
+	Default string
+	// Always and Never list JIDs (bare or full), sorted and unique.
+	Always, Never []string
+}
+
+// Archive stores XEP-0313 user message archives.
+//
+// Archives belong to accounts: Append and SetPrefs for an owner without an
+// account are ErrNotFound, reads for one give empty results; deleting an
+// account deletes its archive and preferences.
+type Archive interface {
+	// Append stores msgs, each in its Owner's archive, all or none, and
+	// returns once they are committed. It sets Seq and Stamp of every
+	// element of msgs (their other fields are stored as given; Retracted
+	// must be zero). Concurrent calls may be committed together in one
+	// transaction (group commit); each returns only after its own commit.
+	// If ctx ends before the messages were taken for writing, Append
+	// returns ctx.Err() and nothing is stored.
+	Append(ctx context.Context, msgs []ArchiveMessage) error
+	// Get returns one message; ErrNotFound if it is not in owner's archive.
+	Get(ctx context.Context, owner string, seq int64) (ArchiveMessage, error)
+	// Query returns a page of one archive, read from one snapshot.
+	Query(ctx context.Context, q ArchiveQuery) (ArchivePage, error)
+	// FindByMessageID returns the newest message of owner's archive in the
+	// given direction (outgoing or not) whose With has the bare JID withBare
+	// and whose MessageID or OriginID is id; ErrNotFound if there is none
+	// (an empty id matches nothing).
+	FindByMessageID(ctx context.Context, owner, withBare string, outgoing bool, id string) (ArchiveMessage, error)
+	// Retract replaces the stored element of a message with tombstone and
+	// records when it was retracted; the original content is removed from
+	// the store. ErrNotFound if the message is not in owner's archive.
+	Retract(ctx context.Context, owner string, seq int64, tombstone []byte, at time.Time) error
+	// DeleteBefore removes the messages of every archive stamped before t
+	// (retention) and returns how many were removed.
+	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
+	// Prefs returns owner's preferences (zero value if never set).
+	Prefs(ctx context.Context, owner string) (ArchivePrefs, error)
+	// SetPrefs replaces owner's preferences; the lists are stored sorted
+	// and unique.
+	SetPrefs(ctx context.Context, owner string, p ArchivePrefs) error
+}

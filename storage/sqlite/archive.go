@@ -1,6 +1,567 @@
 package sqlite
 
-import "github.com/xmppd/xmppd/storage"
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"weak"
 
-// Archive implements storage.Archive.
-func (s *Store) Archive() storage.Archive { return nil }
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+// The archive (storage.Archive) keeps one row per archived message; see
+// migrations/0003_archive.sql. Its seq is the rowid and the receive time in
+// microseconds, so time filters and retention are rowid ranges.
+//
+// Appends are group-committed: every Append queues its messages and waits;
+// a writer goroutine, running only while there is something to write, takes
+// everything queued (up to maxBatch messages) into one transaction on the
+// writer connection, commits once, and releases each waiter with its own
+// result. While it commits, new appends queue up for the next batch, so the
+// batch size follows the load without any timer.
+
+// maxBatch bounds the messages written in one transaction.
+const maxBatch = 2048
+
+type archive struct {
+	w, r *sql.DB // the Store's pools (not the Store: see archives)
+
+	mu      sync.Mutex
+	queue   []*appendReq
+	queued  int // messages in queue
+	writing bool
+}
+
+type appendReq struct {
+	ctx  context.Context
+	msgs []storage.ArchiveMessage
+	seqs []int64 // assigned in the batch, copied to msgs after the commit
+	err  error
+	done chan struct{}
+}
+
+// archives holds each Store's archive (its queue is per database). The key
+// is weak and the value does not point back at the Store, so a Store nobody
+// uses any more is collected and its entry removed.
+var archives sync.Map // weak.Pointer[Store] → *archive
+
+// Archive implements storage.Store.
+func (s *Store) Archive() storage.Archive {
+	k := weak.Make(s)
+	if a, ok := archives.Load(k); ok {
+		return a.(*archive)
+	}
+	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r})
+	if !loaded {
+		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { archives.Delete(k) }, k)
+	}
+	return a.(*archive)
+}
+
+const archiveCols = "seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, retracted_us, stanza"
+
+func scanArchive(sc interface{ Scan(...any) error }) (storage.ArchiveMessage, error) {
+	var m storage.ArchiveMessage
+	var bare, res string
+	var retracted sql.NullInt64
+	if err := sc.Scan(&m.Seq, &m.Owner, &bare, &res, &m.Outgoing, &m.MessageID, &m.OriginID, &retracted, &m.Stanza); err != nil {
+		return m, err
+	}
+	m.Stamp = fromMicros(m.Seq)
+	m.With = bare
+	if res != "" {
+		m.With = bare + "/" + res
+	}
+	m.Retracted = fromNullMicros(retracted)
+	return m, nil
+}
+
+// splitJID splits a canonical JID into its bare part and resource.
+func splitJID(j string) (bare, res string) {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		return j[:i], j[i+1:]
+	}
+	return j, ""
+}
+
+func (a *archive) Append(ctx context.Context, msgs []storage.ArchiveMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	for i := range msgs {
+		if !msgs[i].Retracted.IsZero() {
+			return errors.New("sqlite: Append: Retracted must be zero")
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &appendReq{ctx: ctx, msgs: msgs, done: make(chan struct{})}
+	a.mu.Lock()
+	a.queue = append(a.queue, req)
+	a.queued += len(msgs)
+	if !a.writing {
+		a.writing = true
+		go a.writer()
+	}
+	a.mu.Unlock()
+	<-req.done
+	return req.err
+}
+
+// writer commits batches until the queue is empty.
+func (a *archive) writer() {
+	for {
+		a.mu.Lock()
+		n, i := 0, 0
+		for i < len(a.queue) && (i == 0 || n+len(a.queue[i].msgs) <= maxBatch) {
+			n += len(a.queue[i].msgs)
+			i++
+		}
+		if i == 0 {
+			a.writing = false
+			a.queue = nil
+			a.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(a.queue[:i])
+		a.queue = a.queue[i:]
+		a.queued -= n
+		a.mu.Unlock()
+
+		a.commit(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+const archiveInsert = "INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+// commit writes one batch in one transaction and sets each request's result.
+func (a *archive) commit(batch []*appendReq) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	fail := func(err error) {
+		for _, r := range live {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	ctx := context.Background() // the batch is not any one caller's
+	tx, err := a.w.BeginTx(ctx, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer tx.Rollback()
+	var last int64
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(seq), 0) FROM archive").Scan(&last); err != nil {
+		fail(err)
+		return
+	}
+	stmt, err := tx.PrepareContext(ctx, archiveInsert)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer stmt.Close()
+	now := time.Now().UnixMicro()
+	for _, r := range live {
+		multi := len(r.msgs) > 1
+		if multi {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT append"); err != nil {
+				fail(err)
+				return
+			}
+		}
+		r.seqs = make([]int64, len(r.msgs))
+		saved := last
+		for i := range r.msgs {
+			m := &r.msgs[i]
+			seq := now
+			if !m.Stamp.IsZero() {
+				seq = m.Stamp.UnixMicro()
+			}
+			seq = max(seq, last+1)
+			bare, res := splitJID(m.With)
+			_, err := stmt.ExecContext(ctx, seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
+			if err != nil {
+				if !isConstraint(err, sqlite3.ErrConstraintForeignKey) {
+					fail(err)
+					return
+				}
+				r.err = storage.ErrNotFound
+				last = saved
+				break
+			}
+			r.seqs[i] = seq
+			last = seq
+		}
+		if multi {
+			if r.err != nil {
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO append"); err != nil {
+					fail(err)
+					return
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE append"); err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(err)
+		return
+	}
+	for _, r := range live {
+		if r.err != nil {
+			continue
+		}
+		for i := range r.msgs {
+			r.msgs[i].Seq = r.seqs[i]
+			r.msgs[i].Stamp = fromMicros(r.seqs[i])
+		}
+	}
+}
+
+func (a *archive) Get(ctx context.Context, owner string, seq int64) (storage.ArchiveMessage, error) {
+	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+" FROM archive WHERE seq = ? AND owner = ?", seq, owner))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, storage.ErrNotFound
+	}
+	return m, err
+}
+
+// where builds the selection of q (without paging) as SQL and arguments.
+func (q *archiveSel) build(aq storage.ArchiveQuery) {
+	q.where = append(q.where[:0], "owner = ?"...)
+	q.args = append(q.args[:0], aq.Owner)
+	if aq.With != "" {
+		bare, res := splitJID(aq.With)
+		q.where = append(q.where, " AND with_bare = ?"...)
+		q.args = append(q.args, bare)
+		if res != "" {
+			q.where = append(q.where, " AND with_res = ?"...)
+			q.args = append(q.args, res)
+		}
+	}
+	lo, hi := int64(-1<<63), int64(1<<63-1)
+	if !aq.Start.IsZero() {
+		lo = max(lo, microsCeil(aq.Start))
+	}
+	if aq.After != 0 {
+		lo = max(lo, aq.After+1)
+	}
+	if !aq.End.IsZero() {
+		hi = min(hi, aq.End.UnixMicro())
+	}
+	if aq.Before != 0 {
+		hi = min(hi, aq.Before-1)
+	}
+	if lo != -1<<63 {
+		q.where = append(q.where, " AND seq >= ?"...)
+		q.args = append(q.args, lo)
+	}
+	if hi != 1<<63-1 {
+		q.where = append(q.where, " AND seq <= ?"...)
+		q.args = append(q.args, hi)
+	}
+	if aq.IDs != nil {
+		if len(aq.IDs) == 0 {
+			q.where = append(q.where, " AND 0"...)
+		} else {
+			q.where = append(q.where, " AND seq IN ("...)
+			for i, id := range aq.IDs {
+				if i > 0 {
+					q.where = append(q.where, ',')
+				}
+				q.where = strconv.AppendInt(q.where, id, 10)
+			}
+			q.where = append(q.where, ')')
+		}
+	}
+}
+
+type archiveSel struct {
+	where []byte
+	args  []any
+}
+
+// microsCeil is t in microseconds, rounded up (a start bound at 1.5 µs
+// keeps 2 µs, not 1 µs).
+func microsCeil(t time.Time) int64 {
+	us := t.UnixMicro()
+	if time.UnixMicro(us).Before(t) {
+		us++
+	}
+	return us
+}
+
+func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.ArchivePage, error) {
+	page := storage.ArchivePage{Count: -1, Index: -1}
+	if aq.Max < 0 || aq.Offset < 0 || aq.CountLimit < 0 {
+		return page, errors.New("sqlite: Query: negative Max, Offset or CountLimit")
+	}
+	tx, err := a.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return page, err
+	}
+	defer tx.Rollback()
+
+	// The ids the query names must all be in the archive.
+	var need []int64
+	for _, id := range []int64{aq.After, aq.Before} {
+		if id != 0 {
+			need = append(need, id)
+		}
+	}
+	need = append(need, aq.IDs...)
+	slices.Sort(need)
+	need = slices.Compact(need)
+	if len(need) > 0 {
+		var b strings.Builder
+		b.WriteString("SELECT count(*) FROM archive WHERE owner = ? AND seq IN (")
+		for i, id := range need {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(id, 10))
+		}
+		b.WriteByte(')')
+		var n int
+		if err := tx.QueryRowContext(ctx, b.String(), aq.Owner).Scan(&n); err != nil {
+			return page, err
+		}
+		if n != len(need) {
+			return page, storage.ErrNotFound
+		}
+	}
+
+	var sel archiveSel
+	sel.build(aq)
+	where := string(sel.where)
+	order := " ORDER BY seq"
+	if aq.FromEnd {
+		order = " ORDER BY seq DESC"
+	}
+	if aq.Max > 0 {
+		rows, err := tx.QueryContext(ctx, "SELECT "+archiveCols+" FROM archive WHERE "+where+order+" LIMIT ? OFFSET ?",
+			append(sel.args, aq.Max+1, aq.Offset)...)
+		if err != nil {
+			return page, err
+		}
+		for rows.Next() {
+			m, err := scanArchive(rows)
+			if err != nil {
+				rows.Close()
+				return page, err
+			}
+			page.Messages = append(page.Messages, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return page, err
+		}
+		page.Complete = len(page.Messages) <= aq.Max
+		if !page.Complete {
+			page.Messages = page.Messages[:aq.Max]
+		}
+		if aq.FromEnd {
+			slices.Reverse(page.Messages)
+		}
+	} else {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM archive WHERE "+where+" LIMIT 1 OFFSET ?", append(sel.args, aq.Offset)...).Scan(&one)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return page, err
+		}
+		page.Complete = errors.Is(err, sql.ErrNoRows)
+	}
+	if aq.CountLimit > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM archive WHERE "+where+" LIMIT ?)",
+			append(sel.args, aq.CountLimit+1)...).Scan(&n); err != nil {
+			return page, err
+		}
+		if n <= aq.CountLimit {
+			page.Count = n
+			if len(page.Messages) > 0 {
+				if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM archive WHERE "+where+" AND seq < ?",
+					append(sel.args, page.Messages[0].Seq)...).Scan(&page.Index); err != nil {
+					return page, err
+				}
+			}
+		}
+	}
+	return page, tx.Commit()
+}
+
+func (a *archive) FindByMessageID(ctx context.Context, owner, withBare string, outgoing bool, id string) (storage.ArchiveMessage, error) {
+	if id == "" {
+		return storage.ArchiveMessage{}, storage.ErrNotFound
+	}
+	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+
+		" FROM archive WHERE owner = ? AND with_bare = ? AND outgoing = ? AND (msg_id = ? OR origin_id = ?) ORDER BY seq DESC LIMIT 1",
+		owner, withBare, outgoing, id, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, storage.ErrNotFound
+	}
+	return m, err
+}
+
+// secureDelete runs fn with SQLite's secure_delete on for the writer
+// connection: the content of deleted or replaced rows is overwritten with
+// zeros in the database pages instead of lingering in free space.
+func secureDelete(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
+		return err
+	}
+	err := fn()
+	if _, err2 := tx.ExecContext(ctx, "PRAGMA secure_delete = OFF"); err == nil {
+		err = err2
+	}
+	return err
+}
+
+func (a *archive) Retract(ctx context.Context, owner string, seq int64, tombstone []byte, at time.Time) error {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	tx, err := a.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	err = secureDelete(ctx, tx, func() error {
+		res, err := tx.ExecContext(ctx, "UPDATE archive SET stanza = ?, retracted_us = ? WHERE seq = ? AND owner = ?",
+			nonNil(tombstone), toMicros(at), seq, owner)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp(err, storage.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// cmp returns err, or alt when err is nil.
+func cmp(err, alt error) error {
+	if err != nil {
+		return err
+	}
+	return alt
+}
+
+// deleteChunk bounds one retention transaction, so appends are not held
+// up behind a large deletion.
+const deleteChunk = 5000
+
+func (a *archive) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	cut := microsCeil(t)
+	var total int64
+	for {
+		tx, err := a.w.BeginTx(ctx, nil)
+		if err != nil {
+			return total, err
+		}
+		var n int64
+		err = secureDelete(ctx, tx, func() error {
+			res, err := tx.ExecContext(ctx, "DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE seq < ? ORDER BY seq LIMIT ?)", cut, deleteChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err == nil {
+			err = tx.Commit()
+		}
+		tx.Rollback()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < deleteChunk {
+			return total, nil
+		}
+	}
+}
+
+func (a *archive) Prefs(ctx context.Context, owner string) (storage.ArchivePrefs, error) {
+	var p storage.ArchivePrefs
+	var always, never string
+	err := a.r.QueryRowContext(ctx, "SELECT default_mode, always, never FROM archive_prefs WHERE owner = ?", owner).Scan(&p.Default, &always, &never)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal([]byte(always), &p.Always); err != nil {
+		return p, fmt.Errorf("sqlite: archive_prefs.always of %s: %w", owner, err)
+	}
+	if err := json.Unmarshal([]byte(never), &p.Never); err != nil {
+		return p, fmt.Errorf("sqlite: archive_prefs.never of %s: %w", owner, err)
+	}
+	if len(p.Always) == 0 {
+		p.Always = nil
+	}
+	if len(p.Never) == 0 {
+		p.Never = nil
+	}
+	return p, nil
+}
+
+func sortedUnique(l []string) []string {
+	out := slices.Clone(l)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func (a *archive) SetPrefs(ctx context.Context, owner string, p storage.ArchivePrefs) error {
+	switch p.Default {
+	case "", "always", "never", "roster":
+	default:
+		return fmt.Errorf("sqlite: SetPrefs: bad default %q", p.Default)
+	}
+	always, _ := json.Marshal(sortedUnique(p.Always))
+	never, _ := json.Marshal(sortedUnique(p.Never))
+	_, err := a.w.ExecContext(ctx, `INSERT INTO archive_prefs (owner, default_mode, always, never) VALUES (?, ?, ?, ?)
+		ON CONFLICT (owner) DO UPDATE SET default_mode = excluded.default_mode, always = excluded.always, never = excluded.never`,
+		owner, p.Default, string(always), string(never))
+	if isConstraint(err, sqlite3.ErrConstraintForeignKey) {
+		return storage.ErrNotFound
+	}
+	return err
+}
