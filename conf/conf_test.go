@@ -61,7 +61,7 @@ func TestDefault(t *testing.T) {
 				{Address: "127.0.0.1:5222", TLS: TLSStartTLS},
 				{Address: "127.0.0.1:5223", TLS: TLSDirect},
 			},
-			HTTP: []HTTPListener{{Address: "127.0.0.1:5280", WebSocketPath: "/xmpp-websocket", HostMeta: true}},
+			HTTP: []HTTPListener{{Address: "127.0.0.1:5280", WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true}},
 		},
 		Storage: Storage{Driver: DriverSQLite, Path: "/srv/xmppd/xmppd.db"},
 		Auth: Auth{RequireTLS: true, AllowPlain: true, SCRAMIterations: 4096, MaxFailures: 3,
@@ -143,7 +143,7 @@ func TestExampleCheckCatchesStaleness(t *testing.T) {
 	for _, tc := range []struct{ name, old, new, want string }{
 		{"missing attribute", ` outbound-queue="1000"`, ``, "xmppd/limits@outbound-queue is not in the example"},
 		{"missing element", `<log level="info" format="text" file=""/>`, ``, "xmppd/log is not in the example"},
-		{"missing list", `<http address="127.0.0.1:5280" tls="false" websocket-path="/xmpp-websocket" host-meta="true" trusted-proxies=""/>`, ``, "xmppd/listeners/http is not in the example"},
+		{"missing list", `<http address="127.0.0.1:5280" tls="false" websocket-path="/xmpp-websocket" bosh-path="/http-bind" host-meta="true" trusted-proxies=""/>`, ``, "xmppd/listeners/http is not in the example"},
 		{"wrong value", `ping-interval="60s"`, `ping-interval="61s"`, `xmppd/limits@ping-interval: the example says "61s" but the default is "1m"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,7 +200,7 @@ func TestParseValues(t *testing.T) {
 	if got, want := c.Listeners.C2S, []C2SListener{{Address: ":5222", TLS: TLSStartTLS}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("C2S = %+v, want %+v", got, want)
 	}
-	wantHTTP := []HTTPListener{{Address: "[::1]:443", TLS: true, WebSocketPath: "", HostMeta: false, TrustedProxies: PrefixList{
+	wantHTTP := []HTTPListener{{Address: "[::1]:443", TLS: true, WebSocketPath: "", BOSHPath: "/http-bind", HostMeta: false, TrustedProxies: PrefixList{
 		netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
 	if !reflect.DeepEqual(c.Listeners.HTTP, wantHTTP) {
 		t.Errorf("HTTP = %+v, want %+v", c.Listeners.HTTP, wantHTTP)

@@ -82,6 +82,8 @@ type HTTPListener struct {
 	TLS bool `conf:"tls"`
 	// WebSocketPath is where the XMPP WebSocket endpoint lives; "" turns it off.
 	WebSocketPath string `conf:"websocket-path"`
+	// BOSHPath is where XMPP over BOSH (XEP-0124/XEP-0206) lives; "" turns it off.
+	BOSHPath string `conf:"bosh-path"`
 	// HostMeta serves /.well-known/host-meta and host-meta.json.
 	HostMeta bool `conf:"host-meta"`
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Forwarded-Proto
@@ -91,7 +93,7 @@ type HTTPListener struct {
 
 // SetDefaults implements Defaulter.
 func (l *HTTPListener) SetDefaults() {
-	*l = HTTPListener{WebSocketPath: "/xmpp-websocket", HostMeta: true}
+	*l = HTTPListener{WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true}
 }
 
 // Storage is <storage>.
@@ -182,7 +184,7 @@ func defaults(dataDir string) *Config {
 				{Address: "127.0.0.1:5223", TLS: TLSDirect},
 			},
 			HTTP: []HTTPListener{
-				{Address: "127.0.0.1:5280", WebSocketPath: "/xmpp-websocket", HostMeta: true},
+				{Address: "127.0.0.1:5280", WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true},
 			},
 		},
 		Storage: Storage{Driver: DriverSQLite, Path: "xmppd.db"},

@@ -222,6 +222,13 @@ func (v *validator) listeners() {
 		if p == "/.well-known/host-meta" || p == "/.well-known/host-meta.json" {
 			v.errorf(key+"@websocket-path", "%q is taken by host-meta", p)
 		}
+		b := l.BOSHPath
+		if b != "" && (!strings.HasPrefix(b, "/") || strings.ContainsAny(b, "?# \t\r\n")) {
+			v.errorf(key+"@bosh-path", "%q is not a URL path (it must start with / and have no query or fragment); \"\" turns BOSH off", b)
+		}
+		if b != "" && (b == p || b == "/.well-known/host-meta" || b == "/.well-known/host-meta.json") {
+			v.errorf(key+"@bosh-path", "%q is taken by another endpoint", b)
+		}
 	}
 }
 

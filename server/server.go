@@ -229,6 +229,9 @@ func (s *Server) startHTTP(l conf.HTTPListener) error {
 	if l.WebSocketPath != "" {
 		mux.Handle(l.WebSocketPath, s.C2S.WebSocketWith(trusted))
 	}
+	if l.BOSHPath != "" {
+		mux.Handle(l.BOSHPath, s.C2S.BOSH(c2s.BOSHOptions{Trusted: trusted}))
+	}
 	for _, rt := range s.httpRoutes {
 		mux.Handle(rt.pattern, rt.h)
 	}

@@ -26,7 +26,7 @@ type Env struct {
 	Domain string
 	// Addresses of the listeners: STARTTLS, direct TLS, plain (none) c2s;
 	// the WebSocket URL.
-	StartTLS, DirectTLS, Plain, WS string
+	StartTLS, DirectTLS, Plain, WS, BOSH string
 }
 
 // Start runs a server; edit may change the configuration first (ports are
@@ -40,7 +40,7 @@ func Start(t testing.TB, edit func(*conf.Config)) *Env {
 		{Address: "127.0.0.1:0", TLS: conf.TLSDirect},
 		{Address: "127.0.0.1:0", TLS: conf.TLSNone},
 	}
-	cfg.Listeners.HTTP = []conf.HTTPListener{{Address: "127.0.0.1:0", WebSocketPath: "/xmpp-websocket", HostMeta: true}}
+	cfg.Listeners.HTTP = []conf.HTTPListener{{Address: "127.0.0.1:0", WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true}}
 	cfg.Auth.FailureDelay = 0
 	cfg.Auth.SCRAMIterations = 4096
 	if edit != nil {
@@ -80,6 +80,7 @@ func Start(t testing.TB, edit func(*conf.Config)) *Env {
 	}
 	if h := srv.HTTPAddrs(); len(h) > 0 {
 		e.WS = "ws://" + h[0].String() + "/xmpp-websocket"
+		e.BOSH = "http://" + h[0].String() + "/http-bind"
 	}
 	return e
 }

@@ -1,0 +1,384 @@
+package c2s
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/wire"
+)
+
+// BOSH (XEP-0124) carrying XMPP (XEP-0206): each HTTP request carries a
+// <body/> with zero or more elements; the server holds one request open
+// until it has something to send or `wait` passes. A BOSH session is a
+// transport like TCP or WebSocket: it feeds the same negotiation and
+// session code with a synthetic stream (a stream header at creation and
+// at every xmpp:restart) and turns what the session writes back into
+// <body/> responses.
+
+const (
+	nsBOSH  = "http://jabber.org/protocol/httpbind"
+	nsXBOSH = "urn:xmpp:xbosh"
+
+	boshMaxWait     = 60 * time.Second
+	boshInactivity  = 60 * time.Second
+	boshRequests    = 2
+	boshMaxBodySize = 1 << 20
+)
+
+// BOSHOptions tune the HTTP binding.
+type BOSHOptions struct {
+	// Trusted reports whether a request arrived through a TLS-terminating
+	// proxy (the stream then counts as secure).
+	Trusted func(*http.Request) bool
+}
+
+type boshSession struct {
+	id       string
+	srv      *Server
+	addr     net.Addr
+	isSec    bool
+	tstate   *tls.ConnectionState
+	domain   string
+	wait     time.Duration
+	lastRID  int64
+	lastResp map[int64][]byte
+
+	mu       sync.Mutex
+	in       bytes.Buffer  // bytes for the stream reader
+	inReady  chan struct{} // signalled when in grows
+	out      [][]byte      // elements waiting for a request
+	outReady chan struct{} // closed and replaced when out grows
+	holding  chan struct{} // closed to release the request being held
+	closed   bool
+	terminal []byte // the <body type='terminate'/> to send once out is empty
+	touched  time.Time
+}
+
+type boshRegistry struct {
+	mu sync.Mutex
+	m  map[string]*boshSession
+}
+
+var errBOSHClosed = errors.New("c2s: BOSH session closed")
+
+// BOSH returns the HTTP handler of XEP-0124/XEP-0206 (usually /http-bind),
+// with CORS for web clients.
+func (srv *Server) BOSH(o BOSHOptions) http.Handler {
+	reg := &boshRegistry{m: make(map[string]*boshSession)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Max-Age", "86400")
+		switch r.Method {
+		case http.MethodOptions:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case http.MethodPost:
+		default:
+			w.Header().Set("Allow", "POST, OPTIONS")
+			http.Error(w, "BOSH needs POST", http.StatusMethodNotAllowed)
+			return
+		}
+		raw, err := io.ReadAll(io.LimitReader(r.Body, boshMaxBodySize+1))
+		if err != nil || len(raw) > boshMaxBodySize {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		body, err := wire.ParseElement(raw, nsBOSH)
+		if err != nil || body.Name != "body" || body.NS != nsBOSH {
+			boshTerminate(w, "bad-request")
+			return
+		}
+		var a struct {
+			RID     string `xml:"rid,attr"`
+			SID     string `xml:"sid,attr"`
+			To      string `xml:"to,attr"`
+			Wait    string `xml:"wait,attr"`
+			Type    string `xml:"type,attr"`
+			Restart string `xml:"urn:xmpp:xbosh restart,attr"`
+		}
+		if err := body.Decode(&a); err != nil {
+			boshTerminate(w, "bad-request")
+			return
+		}
+		rid, err := strconv.ParseInt(a.RID, 10, 64)
+		if err != nil || rid < 0 {
+			boshTerminate(w, "bad-request")
+			return
+		}
+		payload := boshPayload(body.Raw)
+		if a.SID == "" {
+			srv.boshCreate(reg, w, r, o, rid, a.To, a.Wait)
+			return
+		}
+		reg.mu.Lock()
+		bs := reg.m[a.SID]
+		reg.mu.Unlock()
+		if bs == nil {
+			boshTerminate(w, "item-not-found")
+			return
+		}
+		bs.request(w, r, rid, payload, a.Restart == "true" || a.Restart == "1", a.Type == "terminate")
+	})
+}
+
+// boshPayload returns what is between <body …> and </body>.
+func boshPayload(raw []byte) []byte {
+	end := bytes.IndexByte(raw, '>')
+	if end < 0 || raw[end-1] == '/' {
+		return nil
+	}
+	close := bytes.LastIndex(raw, []byte("</"))
+	if close <= end {
+		return nil
+	}
+	return raw[end+1 : close]
+}
+
+func boshTerminate(w http.ResponseWriter, cond string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = io.WriteString(w, "<body xmlns='"+nsBOSH+"' type='terminate' condition='"+cond+"'/>")
+}
+
+func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.Request, o BOSHOptions, rid int64, to, waitAttr string) {
+	wait := boshMaxWait
+	if n, err := strconv.Atoi(waitAttr); err == nil && n >= 0 && time.Duration(n)*time.Second < wait {
+		wait = time.Duration(n) * time.Second
+	}
+	addr, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
+	var ra net.Addr = addr
+	if addr == nil {
+		ra = &net.TCPAddr{}
+	}
+	bs := &boshSession{
+		id: newID(), srv: srv, addr: ra, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
+		lastResp: map[int64][]byte{}, inReady: make(chan struct{}, 1), outReady: make(chan struct{}),
+		touched: time.Now(),
+	}
+	bs.isSec = r.TLS != nil || (o.Trusted != nil && o.Trusted(r))
+	cn := &conn{t: bs}
+	if !srv.admit(cn) {
+		boshTerminate(w, "policy-violation")
+		return
+	}
+	reg.mu.Lock()
+	reg.m[bs.id] = bs
+	reg.mu.Unlock()
+	bs.feedHeader()
+	go func() {
+		defer func() {
+			reg.mu.Lock()
+			delete(reg.m, bs.id)
+			reg.mu.Unlock()
+		}()
+		defer srv.release(cn)
+		if s, rd, gen := srv.negotiate(cn, false); s != nil {
+			s.loop(context.Background(), rd, gen)
+		}
+	}()
+	go bs.watchInactivity()
+	bs.respond(w, rid, true)
+}
+
+// feedHeader gives the stream reader the header the BOSH client implies.
+func (bs *boshSession) feedHeader() {
+	bs.mu.Lock()
+	bs.in.WriteString("<stream:stream xmlns='jabber:client' xmlns:stream='" + wire.NSStream + "' to='")
+	bs.in.Write(wire.AppendEscapedAttr(nil, bs.domain))
+	bs.in.WriteString("' version='1.0'>")
+	bs.mu.Unlock()
+	bs.signalIn()
+}
+
+func (bs *boshSession) signalIn() {
+	select {
+	case bs.inReady <- struct{}{}:
+	default:
+	}
+}
+
+func (bs *boshSession) request(w http.ResponseWriter, r *http.Request, rid int64, payload []byte, restart, terminate bool) {
+	bs.mu.Lock()
+	switch {
+	case rid <= bs.lastRID:
+		// A retransmission: answer it again if we still can.
+		resp, ok := bs.lastResp[rid]
+		bs.mu.Unlock()
+		if !ok {
+			boshTerminate(w, "item-not-found")
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		_, _ = w.Write(resp)
+		return
+	case rid > bs.lastRID+boshRequests:
+		bs.mu.Unlock()
+		boshTerminate(w, "item-not-found")
+		return
+	}
+	bs.lastRID = rid
+	bs.touched = time.Now()
+	bs.in.Write(payload)
+	if terminate {
+		bs.in.WriteString("</stream:stream>")
+	}
+	bs.mu.Unlock()
+	if restart {
+		bs.feedHeader()
+	}
+	bs.signalIn()
+	bs.respond(w, rid, false)
+}
+
+// respond holds the request until there is output, wait passes, or a newer
+// request takes its place, then answers with what is queued.
+func (bs *boshSession) respond(w http.ResponseWriter, rid int64, creation bool) {
+	bs.mu.Lock()
+	if bs.holding != nil {
+		close(bs.holding) // one held request at a time (hold=1)
+	}
+	mine := make(chan struct{})
+	bs.holding = mine
+	bs.mu.Unlock()
+	timer := time.NewTimer(bs.wait)
+	defer timer.Stop()
+	for {
+		bs.mu.Lock()
+		ready := len(bs.out) > 0 || bs.terminal != nil || bs.closed
+		outReady := bs.outReady
+		bs.mu.Unlock()
+		if ready {
+			break
+		}
+		select {
+		case <-outReady:
+			continue
+		case <-timer.C:
+		case <-mine:
+		}
+		break
+	}
+	bs.mu.Lock()
+	if bs.holding == mine {
+		bs.holding = nil
+	}
+	out := bs.out
+	bs.out = nil
+	var b []byte
+	if creation {
+		b = []byte("<body xmlns='" + nsBOSH + "' xmlns:stream='" + wire.NSStream + "' xmlns:xmpp='" + nsXBOSH +
+			"' sid='" + bs.id + "' wait='" + strconv.Itoa(int(bs.wait/time.Second)) +
+			"' requests='" + strconv.Itoa(boshRequests) + "' hold='1' inactivity='" + strconv.Itoa(int(boshInactivity/time.Second)) +
+			"' polling='2' ver='1.11' xmpp:version='1.0' xmpp:restartlogic='true' from='")
+		b = wire.AppendEscapedAttr(b, bs.domain)
+		b = append(b, "'>"...)
+	} else {
+		b = []byte("<body xmlns='" + nsBOSH + "' xmlns:stream='" + wire.NSStream + "'>")
+	}
+	if len(out) == 0 && bs.terminal != nil {
+		b = bs.terminal
+	} else {
+		for _, e := range out {
+			b = append(b, e...)
+		}
+		b = append(b, "</body>"...)
+	}
+	bs.lastResp[rid] = b
+	delete(bs.lastResp, rid-boshRequests)
+	bs.mu.Unlock()
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+func (bs *boshSession) watchInactivity() {
+	for {
+		time.Sleep(5 * time.Second)
+		bs.mu.Lock()
+		closed := bs.closed
+		idle := bs.holding == nil && time.Since(bs.touched) > boshInactivity+bs.wait
+		bs.mu.Unlock()
+		if closed {
+			return
+		}
+		if idle {
+			bs.close() // the link is gone: the session hibernates or ends
+			return
+		}
+	}
+}
+
+// transport implementation.
+
+func (bs *boshSession) Read(p []byte) (int, error) {
+	for {
+		bs.mu.Lock()
+		if bs.in.Len() > 0 {
+			n, _ := bs.in.Read(p)
+			bs.mu.Unlock()
+			return n, nil
+		}
+		closed := bs.closed
+		bs.mu.Unlock()
+		if closed {
+			return 0, errBOSHClosed
+		}
+		<-bs.inReady
+	}
+}
+
+func (bs *boshSession) writeBatch(elems [][]byte, _ time.Time) error {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if bs.closed && bs.terminal == nil {
+		return errBOSHClosed
+	}
+	for _, e := range elems {
+		switch {
+		case len(e) == 0:
+		case bytes.HasPrefix(e, []byte("<?xml")), bytes.HasPrefix(e, []byte("<stream:stream")):
+			// The session creation response stands for the stream header.
+		case bytes.Equal(e, []byte("</stream:stream>")):
+			if bs.terminal == nil {
+				bs.terminal = []byte("<body xmlns='" + nsBOSH + "' type='terminate'/>")
+			}
+		case bytes.HasPrefix(e, []byte("<stream:error")):
+			t := []byte("<body xmlns='" + nsBOSH + "' xmlns:stream='" + wire.NSStream + "' type='terminate' condition='remote-stream-error'>")
+			t = append(t, e...)
+			bs.terminal = append(t, "</body>"...)
+		default:
+			bs.out = append(bs.out, qualify(e))
+		}
+	}
+	close(bs.outReady)
+	bs.outReady = make(chan struct{})
+	return nil
+}
+
+func (bs *boshSession) setReadDeadline(time.Time) {}
+
+func (bs *boshSession) close() error {
+	bs.mu.Lock()
+	if !bs.closed {
+		bs.closed = true
+		close(bs.outReady)
+		bs.outReady = make(chan struct{})
+	}
+	bs.mu.Unlock()
+	bs.signalIn()
+	return nil
+}
+
+func (bs *boshSession) remoteAddr() net.Addr           { return bs.addr }
+func (bs *boshSession) tlsState() *tls.ConnectionState { return bs.tstate }
+func (bs *boshSession) secure() bool                   { return bs.isSec }
+func (bs *boshSession) framed() bool                   { return false }
