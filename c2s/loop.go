@@ -107,6 +107,7 @@ func (s *Session) linkLost(gen uint64, clean bool) {
 			t.close()
 		}
 		s.logger().Info("stream management: link lost; session hibernates", "timeout", timeout)
+		s.srv.router.SessionSuspended(s)
 		return
 	}
 	s.mu.Unlock()

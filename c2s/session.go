@@ -405,3 +405,36 @@ func parseTo(s string, isLocal func(string) bool) (jid.JID, error) {
 	}
 	return j, nil
 }
+
+// Probe checks that the link is alive: it asks the client for an
+// acknowledgement (XEP-0198 <r/>) or, without stream management, sends a
+// ping, and gives up on the link when no byte arrived within d. Calls use
+// it to notice dead links that never sent a FIN or RST.
+func (s *Session) Probe(d time.Duration) {
+	s.mu.Lock()
+	in, attached := s.in, s.t != nil && !s.ending && !s.ended
+	gen := s.gen
+	s.mu.Unlock()
+	if !attached {
+		return
+	}
+	sent := time.Now()
+	if !s.RequestAck() {
+		ping := make([]byte, 0, 128)
+		ping = append(ping, "<iq type='get' id='"+pingID+"' from='"...)
+		ping = wire.AppendEscapedAttr(ping, s.j.Domainpart())
+		ping = append(ping, "' to='"...)
+		ping = wire.AppendEscapedAttr(ping, s.jstr)
+		ping = append(ping, "'><ping xmlns='urn:xmpp:ping'/></iq>"...)
+		s.Send(ping)
+	}
+	time.AfterFunc(d, func() {
+		s.mu.Lock()
+		same := s.gen == gen && s.t != nil
+		s.mu.Unlock()
+		if same && time.Unix(0, in.lastRead.Load()).Before(sent) {
+			s.logger().Info("probe unanswered; the link is dead")
+			s.dropLink("connection-timeout")
+		}
+	})
+}

@@ -125,6 +125,7 @@ type handlers struct {
 	bound     []func(Session)
 	unbound   []func(Session)
 	available []func(Session)
+	suspended []func(Session)
 }
 
 func newHandlers() handlers {
@@ -204,6 +205,17 @@ func (r *Router) OnAvailable(f func(Session)) {
 	r.available = append(r.available, f)
 	r.hmu.Unlock()
 }
+
+// OnSuspended adds a callback for a session that lost its link but stays
+// bound, waiting for a resumption (XEP-0198 hibernation).
+func (r *Router) OnSuspended(f func(Session)) {
+	r.hmu.Lock()
+	r.suspended = append(r.suspended, f)
+	r.hmu.Unlock()
+}
+
+// SessionSuspended runs the OnSuspended callbacks.
+func (r *Router) SessionSuspended(s Session) { r.run(r.suspended, s) }
 
 // SessionBound, SessionUnbound and SessionAvailable are called by session
 // code to run the lifecycle callbacks.

@@ -43,6 +43,7 @@ type Store interface {
 	Private() Private
 	PubSub() PubSub
 	PushRegistrations() PushRegistrations
+	Calls() Calls
 	Close() error
 }
 

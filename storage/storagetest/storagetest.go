@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Private", func(t *testing.T) { testPrivate(t, fresh) })
 	t.Run("PubSub", func(t *testing.T) { testPubSub(t, fresh) })
 	t.Run("PushRegistrations", func(t *testing.T) { testPushRegistrations(t, fresh) })
+	t.Run("Calls", func(t *testing.T) { testCalls(t, fresh) })
 }
 
 type opener = func(t *testing.T) storage.Store

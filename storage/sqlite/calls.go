@@ -1,0 +1,80 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+type calls struct{ s *Store }
+
+// Calls implements storage.Store.
+func (s *Store) Calls() storage.Calls { return &calls{s} }
+
+func bareOf(j string) string {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		return j[:i]
+	}
+	return j
+}
+
+func optMicros(t interface{ IsZero() bool }, us int64) any {
+	if t.IsZero() {
+		return nil
+	}
+	return us
+}
+
+func (c *calls) Put(ctx context.Context, r storage.CallRecord) error {
+	return c.s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO calls
+			(id, caller, callee, caller_bare, callee_bare, media, start_us, answer_us, end_us, end_reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.Caller, r.Callee, bareOf(r.Caller), bareOf(r.Callee), strings.Join(r.Media, " "),
+			toMicros(r.Start), optMicros(r.Answer, toMicros(r.Answer)), optMicros(r.End, toMicros(r.End)), r.EndReason)
+		return err
+	})
+}
+
+func (c *calls) List(ctx context.Context, jid string, limit int) ([]storage.CallRecord, error) {
+	q := "SELECT id, caller, callee, media, start_us, answer_us, end_us, end_reason FROM calls"
+	var args []any
+	if jid != "" {
+		q += " WHERE caller_bare = ? OR callee_bare = ?"
+		args = append(args, jid, jid)
+	}
+	q += " ORDER BY start_us DESC, id"
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := c.s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.CallRecord
+	for rows.Next() {
+		var r storage.CallRecord
+		var media string
+		var start int64
+		var answer, end sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Caller, &r.Callee, &media, &start, &answer, &end, &r.EndReason); err != nil {
+			return nil, err
+		}
+		if media != "" {
+			r.Media = strings.Split(media, " ")
+		}
+		r.Start = fromMicros(start)
+		if answer.Valid {
+			r.Answer = fromMicros(answer.Int64)
+		}
+		if end.Valid {
+			r.End = fromMicros(end.Int64)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
