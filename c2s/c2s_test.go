@@ -284,7 +284,9 @@ func TestDeadClientDropped(t *testing.T) {
 		c.Limits.PingTimeout = 300 * time.Millisecond
 	})
 	e.AddUser("alice", "secret-pw")
-	c := e.Login("alice", "secret-pw", "r")
+	cfg := e.ClientConfig("alice", "secret-pw", "r")
+	cfg.Silent = true
+	c := e.LoginWith(cfg)
 	// The client reads the ping but never answers it.
 	st, err := c.Expect(timeout, func(s *wire.Stanza) bool { return s.PayloadNS == "urn:xmpp:ping" })
 	if err != nil {

@@ -48,6 +48,9 @@ type Config struct {
 	Cache     *sasl.SaltedPasswordCache
 	// NoBind stops after authentication (for tests of negotiation).
 	NoBind bool
+	// Silent stops the client from answering XEP-0199 pings by itself, as
+	// real clients do (tests of dead-client detection set it).
+	Silent bool
 }
 
 // Client is one bound session.
@@ -67,6 +70,7 @@ type Client struct {
 
 	// XEP-0198, when enabled: h counts the stanzas handed to the reader
 	// of Incoming/Expect; a server <r/> is answered automatically.
+	silent  bool
 	smOn    atomic.Bool
 	smID    string
 	smH     atomic.Uint32
@@ -76,7 +80,7 @@ type Client struct {
 
 // Dial connects, negotiates and binds.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	c := &Client{done: make(chan struct{})}
+	c := &Client{done: make(chan struct{}), silent: cfg.Silent}
 	if cfg.Mechanism == "" {
 		cfg.Mechanism = "SCRAM-SHA-256"
 	}
@@ -324,6 +328,14 @@ func (c *Client) readLoop() {
 			c.errMu.Unlock()
 			return
 		}
+		if !c.silent && st.Kind == wire.KindIQ && st.Type == "get" && st.PayloadNS == "urn:xmpp:ping" {
+			b := []byte("<iq type='result' id='")
+			b = wire.AppendEscapedAttr(b, st.ID)
+			b = append(b, "' to='"...)
+			b = wire.AppendEscapedAttr(b, st.From)
+			_ = c.Send(string(append(b, "'/>"...)))
+			continue
+		}
 		if st.NS == NSSM {
 			switch st.Name {
 			case "r":
@@ -523,7 +535,7 @@ func Resume(ctx context.Context, cfg Config, id string, h uint32) (*Client, uint
 	if cfg.Mechanism == "" {
 		cfg.Mechanism = "SCRAM-SHA-256"
 	}
-	c := &Client{done: make(chan struct{})}
+	c := &Client{done: make(chan struct{}), silent: cfg.Silent}
 	fail := func(err error) (*Client, uint32, error) { c.closeConn(); return nil, 0, err }
 	if err := c.connect(ctx, cfg); err != nil {
 		return fail(err)

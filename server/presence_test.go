@@ -97,7 +97,9 @@ func TestSilentClientGoesUnavailable(t *testing.T) {
 	})
 	e.AddUser("alice", "secret-pw")
 	e.AddUser("bob", "secret-pw")
-	a := e.Login("alice", "secret-pw", "phone")
+	acfg := e.ClientConfig("alice", "secret-pw", "phone")
+	acfg.Silent = true
+	a := e.LoginWith(acfg)
 	b := e.Login("bob", "secret-pw", "laptop")
 	// bob sends whitespace keepalives; alice stays silent.
 	stop := make(chan struct{})

@@ -23,6 +23,7 @@ import (
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/certs"
 	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/jingle/calls"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqlite"
@@ -36,6 +37,7 @@ type Server struct {
 	Router *router.Router
 	C2S    *c2s.Server
 	Certs  *certs.Store
+	Calls  *calls.Module // nil when the calls module is off
 
 	httpRoutes []httpRoute // added by modules (HandleHTTP) before Start
 

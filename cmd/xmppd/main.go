@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -32,6 +33,7 @@ const usage = `usage:
   xmppd user add|passwd|del|list [-config FILE | -data DIR] [JID [PASSWORD]]
   xmppd config check -config FILE              validate a configuration file
   xmppd config example                         print a commented example configuration
+  xmppd calls list [-config FILE | -data DIR] [-n N] [JID]   call records, newest first
 `
 
 func main() {
@@ -45,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return userCmd(args[1:], stdin, stdout, stderr)
 		case "config":
 			return configCmd(args[1:], stdout, stderr)
+		case "calls":
+			return callsCmd(args[1:], stdout, stderr)
 		case "serve":
 			args = args[1:]
 		case "help", "-h", "-help", "--help":
@@ -276,5 +280,63 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", verb, bare)
+	return 0
+}
+
+func callsCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "list" {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	fs, cfgPath, dataDir := commonFlags("calls list", stderr)
+	n := fs.Int("n", 50, "at most this many records (0: all)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath, *dataDir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	who := ""
+	if fs.NArg() > 0 {
+		j, err := jid.Parse(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintf(stderr, "calls list: %q is not a JID\n", fs.Arg(0))
+			return 2
+		}
+		who = j.Bare().String()
+	}
+	store, err := server.OpenStore(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "storage:", err)
+		return 1
+	}
+	defer store.Close()
+	recs, err := store.Calls().List(context.Background(), who, *n)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "START\tCALLER\tCALLEE\tMEDIA\tANSWERED\tDURATION\tEND REASON\tID")
+	for _, r := range recs {
+		answered, dur, reason := "-", "-", r.EndReason
+		if !r.Answer.IsZero() {
+			answered = r.Answer.Sub(r.Start).Round(time.Second).String()
+			if !r.End.IsZero() {
+				dur = r.End.Sub(r.Answer).Round(time.Second).String()
+			}
+		}
+		if r.End.IsZero() {
+			reason = "(going on)"
+		}
+		media := strings.Join(r.Media, "+")
+		if media == "" {
+			media = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Caller, r.Callee, media, answered, dur, reason, r.ID)
+	}
+	_ = tw.Flush()
 	return 0
 }
