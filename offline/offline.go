@@ -28,6 +28,16 @@ type Options struct {
 	MaxMessages int
 }
 
+// SkipKey is the router.Session value key under which another module (mam)
+// may store a SkipFunc for a session before its initial presence.
+type SkipKey struct{}
+
+// SkipFunc reports whether a stored message need not be sent to the session
+// it is installed on, because the session already had the chance to get it
+// another way (its message archive, with the same stanza-id). Skipped
+// messages are deleted from offline storage like delivered ones.
+type SkipFunc func(storage.OfflineMessage) bool
+
 // Module is the offline message store.
 type Module struct {
 	r     *router.Router
@@ -75,7 +85,8 @@ func (m *Module) keep(c *router.Context) bool {
 }
 
 // deliver sends the stored messages to a session that just became
-// available, then removes what was handed over.
+// available, then removes what was handed over (and what its SkipFunc, if
+// any, said it does not need).
 func (m *Module) deliver(s router.Session) {
 	if s.Priority() < 0 {
 		return
@@ -91,8 +102,13 @@ func (m *Module) deliver(s router.Session) {
 		return
 	}
 	domain := s.JID().Domainpart()
+	skip, _ := s.Value(SkipKey{}).(SkipFunc)
 	var last int64
 	for _, msg := range msgs {
+		if skip != nil && skip(msg) {
+			last = msg.Seq
+			continue
+		}
 		if !s.Send(WithDelay(msg.Stanza, domain, msg.Stamp, "Offline Storage")) {
 			break
 		}

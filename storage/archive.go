@@ -56,14 +56,22 @@ type ArchiveQuery struct {
 	// IDs, when not nil, keeps only these messages; one that is not in
 	// Owner's archive is ErrNotFound.
 	IDs []int64
+	// The fields above select messages (the result set); the ones below
+	// choose a page of it.
+
+	// PageAfter and PageBefore are paging cursors (RSM <after/> and
+	// <before/>): the page holds selected messages with PageAfter < Seq <
+	// PageBefore (0: unbounded). A non-zero one that is not a message of
+	// Owner's archive is ErrNotFound.
+	PageAfter, PageBefore int64
 	// Max is the page size; the page holds at most Max messages (0: none,
 	// which still reports Count).
 	Max int
-	// FromEnd takes the page from the end of the selection (the newest Max
-	// matches, e.g. RSM <before/>), instead of from its beginning. The page
-	// is in Seq order either way.
+	// FromEnd takes the page from the end of what the cursors leave (the
+	// newest Max, e.g. RSM <before/>), instead of from its beginning. The
+	// page is in Seq order either way.
 	FromEnd bool
-	// Offset skips that many matches from the chosen end before the page
+	// Offset skips that many messages from the chosen end before the page
 	// starts (RSM <index/>).
 	Offset int
 	// CountLimit bounds the cost of ArchivePage.Count and Index: they are
@@ -76,13 +84,15 @@ type ArchiveQuery struct {
 type ArchivePage struct {
 	// Messages in Seq order.
 	Messages []ArchiveMessage
-	// Complete is true when the selection holds nothing beyond the page in
-	// the paging direction: after its last message (or when empty) for a
-	// query from the beginning, before its first one for FromEnd.
+	// Complete is true when nothing selected is left beyond the page in
+	// the paging direction: after its last message for a query from the
+	// beginning, before its first one for FromEnd (with Max 0: nothing at
+	// all within the cursors).
 	Complete bool
-	// Count is the number of messages in the selection (all bounds but Max,
-	// FromEnd and Offset), Index the position of the page's first message
-	// in it; both -1 when not computed (see CountLimit).
+	// Count is the number of selected messages (the cursors, Max, FromEnd
+	// and Offset do not change it), Index the position of the page's first
+	// message among them; both -1 when not computed (see CountLimit), and
+	// Index also when the page is empty.
 	Count, Index int
 }
 

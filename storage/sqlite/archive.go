@@ -254,7 +254,7 @@ func (a *archive) Get(ctx context.Context, owner string, seq int64) (storage.Arc
 	return m, err
 }
 
-// where builds the selection of q (without paging) as SQL and arguments.
+// build writes the selection of aq (without paging) as SQL and arguments.
 func (q *archiveSel) build(aq storage.ArchiveQuery) {
 	q.where = append(q.where[:0], "owner = ?"...)
 	q.args = append(q.args[:0], aq.Owner)
@@ -332,7 +332,7 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 
 	// The ids the query names must all be in the archive.
 	var need []int64
-	for _, id := range []int64{aq.After, aq.Before} {
+	for _, id := range []int64{aq.After, aq.Before, aq.PageAfter, aq.PageBefore} {
 		if id != 0 {
 			need = append(need, id)
 		}
@@ -361,13 +361,20 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 
 	var sel archiveSel
 	sel.build(aq)
-	where := string(sel.where)
+	where := string(sel.where) // the selection
+	pageWhere := where          // and the page's part of it
+	if aq.PageAfter != 0 {
+		pageWhere += " AND seq > " + strconv.FormatInt(aq.PageAfter, 10)
+	}
+	if aq.PageBefore != 0 {
+		pageWhere += " AND seq < " + strconv.FormatInt(aq.PageBefore, 10)
+	}
 	order := " ORDER BY seq"
 	if aq.FromEnd {
 		order = " ORDER BY seq DESC"
 	}
 	if aq.Max > 0 {
-		rows, err := tx.QueryContext(ctx, "SELECT "+archiveCols+" FROM archive WHERE "+where+order+" LIMIT ? OFFSET ?",
+		rows, err := tx.QueryContext(ctx, "SELECT "+archiveCols+" FROM archive WHERE "+pageWhere+order+" LIMIT ? OFFSET ?",
 			append(sel.args, aq.Max+1, aq.Offset)...)
 		if err != nil {
 			return page, err
@@ -393,7 +400,7 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 		}
 	} else {
 		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM archive WHERE "+where+" LIMIT 1 OFFSET ?", append(sel.args, aq.Offset)...).Scan(&one)
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM archive WHERE "+pageWhere+" LIMIT 1 OFFSET ?", append(sel.args, aq.Offset)...).Scan(&one)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return page, err
 		}

@@ -181,17 +181,17 @@ func testArchive(t *testing.T, open opener) {
 		appendAll(t, s, all...)
 		want := seqs(all)
 
-		// Forward with After.
+		// Forward with PageAfter.
 		var got []int64
 		after, pages := int64(0), 0
 		for {
-			p := query(t, s, storage.ArchiveQuery{Owner: owner, After: after, Max: 40, CountLimit: 1000})
+			p := query(t, s, storage.ArchiveQuery{Owner: owner, PageAfter: after, Max: 40, CountLimit: 1000})
 			pages++
-			if p.Count != n-len(got) {
-				t.Errorf("forward page %d: Count %d, want %d", pages, p.Count, n-len(got))
+			if p.Count != n {
+				t.Errorf("forward page %d: Count %d, want %d", pages, p.Count, n)
 			}
-			if len(p.Messages) > 0 && p.Index != 0 {
-				t.Errorf("forward page %d: Index %d, want 0 (After bounds the selection)", pages, p.Index)
+			if len(p.Messages) > 0 && p.Index != len(got) {
+				t.Errorf("forward page %d: Index %d, want %d", pages, p.Index, len(got))
 			}
 			got = append(got, seqs(p.Messages)...)
 			if p.Complete {
@@ -206,13 +206,13 @@ func testArchive(t *testing.T, open opener) {
 			t.Errorf("forward paging: %d pages, %d messages; want 7 pages, every message once in order", pages, len(got))
 		}
 
-		// Backward from the end with Before.
+		// Backward from the end with PageBefore.
 		got, pages = nil, 0
 		before := int64(0)
 		for {
-			p := query(t, s, storage.ArchiveQuery{Owner: owner, Before: before, FromEnd: true, Max: 40, CountLimit: 1000})
+			p := query(t, s, storage.ArchiveQuery{Owner: owner, PageBefore: before, FromEnd: true, Max: 40, CountLimit: 1000})
 			pages++
-			if len(p.Messages) > 0 && p.Index != p.Count-len(p.Messages) {
+			if p.Count != n || (len(p.Messages) > 0 && p.Index != n-len(got)-len(p.Messages)) {
 				t.Errorf("backward page %d: Index %d of %d with %d messages", pages, p.Index, p.Count, len(p.Messages))
 			}
 			got = append(seqs(p.Messages), got...)
@@ -229,13 +229,28 @@ func testArchive(t *testing.T, open opener) {
 		}
 
 		// An exact last page is complete; an empty one too.
-		p := query(t, s, storage.ArchiveQuery{Owner: owner, After: want[n-41], Max: 40})
+		p := query(t, s, storage.ArchiveQuery{Owner: owner, PageAfter: want[n-41], Max: 40})
 		if len(p.Messages) != 40 || !p.Complete {
 			t.Errorf("last 40 after: %d messages, complete %v; want 40, complete", len(p.Messages), p.Complete)
 		}
-		p = query(t, s, storage.ArchiveQuery{Owner: owner, After: want[n-1], Max: 40})
+		p = query(t, s, storage.ArchiveQuery{Owner: owner, PageAfter: want[n-1], Max: 40})
 		if len(p.Messages) != 0 || !p.Complete {
 			t.Errorf("after the newest: %d messages, complete %v", len(p.Messages), p.Complete)
+		}
+
+		// Selection bounds change the count; cursors move within it.
+		p = query(t, s, storage.ArchiveQuery{Owner: owner, After: want[99], Before: want[200], PageAfter: want[149], Max: 10, CountLimit: n})
+		if !slices.Equal(seqs(p.Messages), want[150:160]) || p.Count != 100 || p.Index != 50 || p.Complete {
+			t.Errorf("After/Before with PageAfter: %v count %d index %d complete %v", seqs(p.Messages), p.Count, p.Index, p.Complete)
+		}
+		p = query(t, s, storage.ArchiveQuery{Owner: owner, After: want[99], Before: want[200], PageBefore: want[105], FromEnd: true, Max: 10, CountLimit: n})
+		if !slices.Equal(seqs(p.Messages), want[100:105]) || p.Count != 100 || p.Index != 0 || !p.Complete {
+			t.Errorf("After/Before with PageBefore: %v count %d index %d complete %v", seqs(p.Messages), p.Count, p.Index, p.Complete)
+		}
+		// A cursor outside the selection still has to exist.
+		_, err := s.Archive().Query(t.Context(), storage.ArchiveQuery{Owner: owner, After: want[99], PageBefore: want[10] + 1, Max: 10})
+		if want[10]+1 != want[11] {
+			isErr(t, "PageBefore not in the archive", err, storage.ErrNotFound)
 		}
 
 		// Offset, Index, Max 0 and the count limit.
@@ -306,10 +321,12 @@ func testArchive(t *testing.T, open opener) {
 		check("empty ids", storage.ArchiveQuery{IDs: []int64{}}, nil)
 
 		for what, q := range map[string]storage.ArchiveQuery{
-			"after unknown":      {After: all[29].Seq + 1000},
-			"before unknown":     {Before: 12345},
-			"after foreign":      {After: foreign.Seq},
-			"ids with a foreign": {IDs: []int64{all[1].Seq, foreign.Seq}},
+			"after unknown":       {After: all[29].Seq + 1000},
+			"before unknown":      {Before: 12345},
+			"page after unknown":  {PageAfter: all[29].Seq + 1000},
+			"page before foreign": {PageBefore: foreign.Seq},
+			"after foreign":       {After: foreign.Seq},
+			"ids with a foreign":  {IDs: []int64{all[1].Seq, foreign.Seq}},
 		} {
 			q.Owner, q.Max = owner, 10
 			_, err := s.Archive().Query(ctx, q)
