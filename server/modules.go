@@ -8,6 +8,7 @@ import (
 	"github.com/xmppd/xmppd/disco"
 	"github.com/xmppd/xmppd/entitytime"
 	"github.com/xmppd/xmppd/last"
+	"github.com/xmppd/xmppd/mam"
 	"github.com/xmppd/xmppd/offline"
 	"github.com/xmppd/xmppd/ping"
 	"github.com/xmppd/xmppd/register"
@@ -80,7 +81,9 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	rc := cfg.Module("roster").(*rosterConfig)
 	ros := roster.New(r, s.Store.Roster(), log, roster.Options{MaxItems: cfg.Limits.MaxRosterItems, Versioning: rc.Versioning})
 
-	// [mam]
+	if cfg.ModuleEnabled("mam") {
+		mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
+	}
 	// [carbons]
 	// [private]
 	// [pep]
