@@ -3,7 +3,9 @@ package server
 import (
 	"time"
 
+	"github.com/xmppd/xmppd/blocking"
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/carbons"
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/disco"
 	"github.com/xmppd/xmppd/entitytime"
@@ -11,8 +13,10 @@ import (
 	"github.com/xmppd/xmppd/mam"
 	"github.com/xmppd/xmppd/offline"
 	"github.com/xmppd/xmppd/ping"
+	"github.com/xmppd/xmppd/private"
 	"github.com/xmppd/xmppd/register"
 	"github.com/xmppd/xmppd/roster"
+	"github.com/xmppd/xmppd/vcard"
 	"github.com/xmppd/xmppd/version"
 )
 
@@ -75,8 +79,13 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	// Order matters: hooks run in registration order. Blocking must see
 	// stanzas before the roster and the archive; the archive stamps
 	// stanza-ids before carbons copy messages.
-	// [blocking]
-	// [vcard] (its presence hook adds the XEP-0153 photo hash before the roster broadcasts)
+	if cfg.ModuleEnabled("blocking") {
+		blocking.New(r, s.Store.Blocklist(), s.Store.Roster(), log, blocking.Options{MaxItems: cfg.Module("blocking").(*blocking.Config).MaxItems})
+	}
+	// vcard's presence hook adds the XEP-0153 photo hash before the roster broadcasts.
+	if cfg.ModuleEnabled("vcard") {
+		vcard.New(r, s.Store.VCards(), log, vcard.Options{MaxSize: int(cfg.Module("vcard").(*vcard.Config).MaxSize)})
+	}
 
 	rc := cfg.Module("roster").(*rosterConfig)
 	ros := roster.New(r, s.Store.Roster(), log, roster.Options{MaxItems: cfg.Limits.MaxRosterItems, Versioning: rc.Versioning})
@@ -84,8 +93,12 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	if cfg.ModuleEnabled("mam") {
 		mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
 	}
-	// [carbons]
-	// [private]
+	if cfg.ModuleEnabled("carbons") {
+		carbons.New(r)
+	}
+	if cfg.ModuleEnabled("private") {
+		private.New(r, s.Store.Private(), log, private.Options{MaxSize: int(cfg.Module("private").(*private.Config).MaxSize)})
+	}
 	// [pep]
 	// [push]
 	// [upload]
