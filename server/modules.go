@@ -16,6 +16,7 @@ import (
 	"github.com/xmppd/xmppd/private"
 	"github.com/xmppd/xmppd/register"
 	"github.com/xmppd/xmppd/roster"
+	"github.com/xmppd/xmppd/upload"
 	"github.com/xmppd/xmppd/vcard"
 	"github.com/xmppd/xmppd/version"
 )
@@ -102,6 +103,9 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	// [pep]
 	// [push]
 	// [upload]
+	if _, err := upload.Register(cfg, r, d, s, log); err != nil {
+		return nil, err
+	}
 
 	if cfg.ModuleEnabled("offline") {
 		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages})
