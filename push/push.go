@@ -1,0 +1,392 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
+)
+
+const (
+	// NS is the XEP-0357 namespace, advertised on accounts.
+	NS = "urn:xmpp:push:0"
+	// NSCall marks a notification for a Jingle Message Initiation proposal
+	// (an incoming call): <call xmlns='urn:xmppd:push:call:0' id='…'
+	// from='…' media='audio video'/> inside <notification/>.
+	NSCall = "urn:xmppd:push:call:0"
+
+	nsPubSub = "http://jabber.org/protocol/pubsub"
+)
+
+// maxInFlight bounds the notifications waiting for an app server's answer.
+const maxInFlight = 256
+
+// Module is XEP-0357 on the user's server: registrations (enable,
+// disable) and the notifications published to app servers.
+type Module struct {
+	r     *router.Router
+	store storage.PushRegistrations
+	log   *slog.Logger
+	cfg   Config
+	app   *AppServer
+	sem   chan struct{}
+
+	mu   sync.Mutex
+	devs map[string]map[regKey]*device // owner → devices notified since they went away
+
+	smu sync.Mutex // creates session states
+}
+
+// regKey names a registration within an account.
+type regKey struct{ service, node string }
+
+func keyOf(reg storage.PushRegistration) regKey { return regKey{reg.Service, reg.Node} }
+
+// New registers XEP-0357 on r and, when cfg has vendor credentials, the
+// built-in app server push.HOST for each of hosts.
+func New(r *router.Router, store storage.PushRegistrations, log *slog.Logger, cfg *Config, hosts []string) (*Module, error) {
+	m := &Module{r: r, store: store, log: log, cfg: *cfg, sem: make(chan struct{}, maxInFlight), devs: map[string]map[regKey]*device{}}
+	if cfg.AppServer.On() {
+		app, err := NewAppServer(r, log, &cfg.AppServer, hosts)
+		if err != nil {
+			return nil, err
+		}
+		m.app = app
+	}
+	r.AddFeature(router.ToBare, NS)
+	r.HandleIQ("set", NS, router.ToBare, m.handleIQ)
+	r.OnOffline(m.offline)
+	for _, k := range []wire.Kind{wire.KindMessage, wire.KindPresence, wire.KindIQ} {
+		r.OnOutbound(k, m.outbound)
+	}
+	r.OnBound(m.bound)
+	return m, nil
+}
+
+// AppServer returns the built-in app server (nil when it is off).
+func (m *Module) AppServer() *AppServer { return m.app }
+
+// ChainHibernated returns a c2s.Options.OnHibernated callback that calls
+// next (if any) and then notifies for what a hibernating session is sent.
+func (m *Module) ChainHibernated(next func(*c2s.Session, []byte)) func(*c2s.Session, []byte) {
+	return func(s *c2s.Session, raw []byte) {
+		if next != nil {
+			next(s, raw)
+		}
+		m.Hibernated(s, raw)
+	}
+}
+
+// sessKey is the key of a session's push state (router.Session.Value).
+type sessKey struct{}
+
+// sessState is what the module keeps on a session.
+type sessState struct {
+	mu      sync.Mutex
+	enabled map[regKey]struct{} // registrations this session enabled
+	// away is set when a notification went out for the session while it
+	// hibernated; its next stanza (it resumed) clears the devices' counts.
+	away atomic.Bool
+}
+
+func (ss *sessState) has(k regKey) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	_, ok := ss.enabled[k]
+	return ok
+}
+
+func (m *Module) sessState(s router.Session, create bool) *sessState {
+	if v, ok := s.Value(sessKey{}).(*sessState); ok || !create {
+		return v
+	}
+	m.smu.Lock()
+	defer m.smu.Unlock()
+	if v, ok := s.Value(sessKey{}).(*sessState); ok {
+		return v
+	}
+	ss := &sessState{}
+	s.SetValue(sessKey{}, ss)
+	return ss
+}
+
+// XEP-0357 §5 and §6: enabling and disabling.
+
+type pushIQ struct {
+	Enable *struct {
+		JID  string `xml:"jid,attr"`
+		Node string `xml:"node,attr"`
+		X    *xForm `xml:"jabber:x:data x"`
+	} `xml:"urn:xmpp:push:0 enable"`
+	Disable *struct {
+		JID  string `xml:"jid,attr"`
+		Node string `xml:"node,attr"`
+	} `xml:"urn:xmpp:push:0 disable"`
+}
+
+func (m *Module) handleIQ(c *router.Context) {
+	if !c.From.Bare().Equal(c.To) {
+		c.Error("auth", "forbidden", "Only the account itself may manage its push registrations")
+		return
+	}
+	var q pushIQ
+	if err := c.Stanza.Decode(&q); err != nil {
+		c.Error("modify", "bad-request", "")
+		return
+	}
+	switch {
+	case q.Enable != nil:
+		m.enable(c, q.Enable.JID, q.Enable.Node, q.Enable.X)
+	case q.Disable != nil:
+		m.disable(c, q.Disable.JID, q.Disable.Node)
+	default:
+		c.Error("modify", "bad-request", "")
+	}
+}
+
+func (m *Module) enable(c *router.Context, service, node string, x *xForm) {
+	svc, err := jid.Parse(service)
+	if service == "" || err != nil {
+		c.Error("modify", "bad-request", "The jid attribute must be the app server's JID")
+		return
+	}
+	if node == "" {
+		c.Error("modify", "bad-request", "The node attribute is required")
+		return
+	}
+	var form []byte
+	if x != nil {
+		if form, err = publishOptions(x); err != nil {
+			c.Error("modify", "bad-request", err.Error())
+			return
+		}
+	}
+	if m.app != nil && m.app.Serves(svc) {
+		if err := m.app.checkDevice(form); err != nil {
+			c.Error("modify", "not-acceptable", err.Error())
+			return
+		}
+	}
+	owner := c.To.String()
+	reg := storage.PushRegistration{Owner: owner, Service: svc.String(), Node: node, Form: form, Resource: c.From.Resourcepart()}
+	id, err := m.store.Put(c, reg, m.cfg.MaxDevices)
+	switch {
+	case errors.Is(err, storage.ErrQuotaExceeded):
+		c.Error("wait", "resource-constraint", "Too many push registrations; disable one first")
+		return
+	case err != nil:
+		m.log.Error("push: storing a registration failed", "jid", owner, "err", err)
+		c.Error("wait", "internal-server-error", "")
+		return
+	}
+	k := keyOf(reg)
+	if c.Origin != nil {
+		ss := m.sessState(c.Origin, true)
+		ss.mu.Lock()
+		if ss.enabled == nil {
+			ss.enabled = map[regKey]struct{}{}
+		}
+		ss.enabled[k] = struct{}{}
+		ss.mu.Unlock()
+	}
+	m.reset(owner, func(dk regKey, _ *device) bool { return dk == k })
+	m.log.Debug("push: enabled", "jid", c.From.String(), "service", reg.Service, "node", node, "id", id)
+	c.Reply(nil)
+}
+
+func (m *Module) disable(c *router.Context, service, node string) {
+	svc, err := jid.Parse(service)
+	if service == "" || err != nil {
+		c.Error("modify", "bad-request", "The jid attribute must be the app server's JID")
+		return
+	}
+	owner := c.To.String()
+	if _, err := m.store.Remove(c, owner, svc.String(), node); err != nil {
+		m.log.Error("push: removing a registration failed", "jid", owner, "err", err)
+		c.Error("wait", "internal-server-error", "")
+		return
+	}
+	match := func(k regKey) bool { return k.service == svc.String() && (node == "" || k.node == node) }
+	for _, s := range m.r.Resources(owner) {
+		if ss := m.sessState(s, false); ss != nil {
+			ss.mu.Lock()
+			for k := range ss.enabled {
+				if match(k) {
+					delete(ss.enabled, k)
+				}
+			}
+			ss.mu.Unlock()
+		}
+	}
+	m.reset(owner, func(k regKey, _ *device) bool { return match(k) })
+	c.Reply(nil)
+}
+
+// Triggers.
+
+// offline is the OnOffline hook: the message found no available resource.
+// It only looks (returns false) so that offline storage keeps the message.
+func (m *Module) offline(c *router.Context) bool {
+	ev, ok := inspect(c.Stanza, m.cfg.IncludeBody)
+	if !ok {
+		return false
+	}
+	ev.owner = c.To.Bare().String()
+	ev.sender = c.From.Bare().String()
+	if ev.call != nil {
+		ev.call.from = c.From.String()
+	}
+	m.spawn(func() { m.dispatch(ev, nil) })
+	return false
+}
+
+// Hibernated notifies for a stanza sent to a session that hibernates
+// (XEP-0198): the devices that session enabled, or that registered from
+// its resource, are told.
+func (m *Module) Hibernated(s router.Session, raw []byte) {
+	if !bytes.HasPrefix(raw, []byte("<message")) {
+		return
+	}
+	st, err := wire.ParseElement(raw, wire.NSClient)
+	if err != nil {
+		return
+	}
+	ev, ok := inspect(st, m.cfg.IncludeBody)
+	if !ok {
+		return
+	}
+	ev.owner = s.JID().Bare().String()
+	ss := m.sessState(s, true)
+	ss.away.Store(true)
+	res := s.JID().Resourcepart()
+	m.spawn(func() {
+		m.dispatch(ev, func(reg storage.PushRegistration) bool {
+			return (reg.Resource != "" && reg.Resource == res) || ss.has(keyOf(reg))
+		})
+	})
+}
+
+// dispatch notifies the registrations of ev.owner that sel accepts; with
+// sel nil, every registration whose device has no live session.
+func (m *Module) dispatch(ev event, sel func(storage.PushRegistration) bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.Timeout)
+	defer cancel()
+	regs, err := m.store.List(ctx, ev.owner)
+	if err != nil {
+		m.log.Error("push: reading registrations failed", "jid", ev.owner, "err", err)
+		return
+	}
+	for _, reg := range regs {
+		if sel != nil && !sel(reg) || sel == nil && m.live(reg) {
+			continue
+		}
+		m.notify(reg, ev)
+	}
+}
+
+type hibernator interface{ Hibernating() bool }
+
+// live reports whether the device of reg has a session with a link: the
+// one that enabled it, or one bound to the resource it registered from.
+func (m *Module) live(reg storage.PushRegistration) bool {
+	k := keyOf(reg)
+	for _, s := range m.r.Resources(reg.Owner) {
+		if h, ok := s.(hibernator); ok && h.Hibernating() {
+			continue
+		}
+		if reg.Resource != "" && s.JID().Resourcepart() == reg.Resource {
+			return true
+		}
+		if ss := m.sessState(s, false); ss != nil && ss.has(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// outbound sees every stanza a local session sends: a session that was
+// notified for while it hibernated and speaks again has resumed, so its
+// devices' counts start over.
+func (m *Module) outbound(c *router.Context) bool {
+	if c.Origin == nil {
+		return false
+	}
+	ss, _ := c.Origin.Value(sessKey{}).(*sessState)
+	if ss != nil && ss.away.Load() && ss.away.CompareAndSwap(true, false) {
+		m.back(c.Origin, ss)
+	}
+	return false
+}
+
+// bound runs when a session binds: a device that comes back under the
+// resource it registered from starts its count over.
+func (m *Module) bound(s router.Session) {
+	m.back(s, nil)
+}
+
+func (m *Module) back(s router.Session, ss *sessState) {
+	res := s.JID().Resourcepart()
+	m.reset(s.JID().Bare().String(), func(k regKey, d *device) bool {
+		return (d.reg.Resource != "" && d.reg.Resource == res) || (ss != nil && ss.has(k))
+	})
+}
+
+// spawn runs f on its own goroutine unless too many are running: no
+// router hook waits for storage or an app server.
+func (m *Module) spawn(f func()) {
+	select {
+	case m.sem <- struct{}{}:
+	default:
+		m.log.Warn("push: too many notifications in flight; one is dropped")
+		return
+	}
+	go func() {
+		defer func() { <-m.sem }()
+		f()
+	}()
+}
+
+// stanzaError returns the type and defined condition of an error stanza.
+func stanzaError(st *wire.Stanza) (typ, cond string) {
+	var v struct {
+		Error struct {
+			Type  string `xml:"type,attr"`
+			Conds []struct {
+				XMLName xml.Name
+			} `xml:",any"`
+		} `xml:"error"`
+	}
+	if st.Decode(&v) != nil {
+		return "", ""
+	}
+	for _, c := range v.Error.Conds {
+		if c.XMLName.Space == wire.NSStanzas && c.XMLName.Local != "text" {
+			return v.Error.Type, c.XMLName.Local
+		}
+	}
+	return v.Error.Type, ""
+}
+
+// disables reports whether an app server's error ends a registration
+// (XEP-0357 §7.1: an error disables it; transient ones are tolerated).
+func disables(typ, cond string) bool {
+	if typ == "wait" {
+		return false
+	}
+	switch cond {
+	case "remote-server-not-found", "remote-server-timeout", "internal-server-error",
+		"resource-constraint", "undefined-condition", "recipient-unavailable":
+		return false
+	}
+	return true
+}
