@@ -27,7 +27,9 @@
 // A <received/> copy goes to each carbons-enabled session of the recipient
 // that does not get the original by the RFC 6121 rules: a message to a bare
 // JID reaches every available resource with non-negative priority, and none
-// of those gets a copy as well (no doubles). Messages between resources of
+// of those gets a copy as well (no doubles). When no resource gets it (it
+// goes to offline storage), sessions that have not sent initial presence
+// get no copy either: offline delivery hands them the original. Messages between resources of
 // one account are not copied as <sent/>, only as <received/> to the
 // resources that get neither the original nor sent it.
 package carbons
@@ -211,6 +213,16 @@ func (m *Module) inbound(c *router.Context) bool {
 	if target == nil && st.Type == "error" {
 		return false // errors go to full JIDs only: nothing is delivered, nothing to copy
 	}
+	// Under the bare JID rules the available resources with non-negative
+	// priority get the original; when there is none, the message goes to
+	// offline storage, and sessions that have not sent initial presence
+	// yet will get it from there.
+	live := target != nil
+	for _, s := range sessions {
+		if target == nil && s.Presence() != nil && s.Priority() >= 0 {
+			live = true
+		}
+	}
 	self := c.From.Bare().Equal(to.Bare())
 	var wrapped []byte
 	for _, s := range sessions {
@@ -219,6 +231,9 @@ func (m *Module) inbound(c *router.Context) bool {
 		}
 		if target == nil && s.Presence() != nil && s.Priority() >= 0 {
 			continue // the bare JID rules deliver the original to it
+		}
+		if !live && s.Presence() == nil {
+			continue // offline storage will deliver it at initial presence
 		}
 		if wrapped == nil {
 			wrapped = st.Standalone()

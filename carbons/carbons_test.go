@@ -213,6 +213,22 @@ func TestBareJIDNotDoubled(t *testing.T) {
 		}
 	}
 
+	// Nobody available with priority >= 0: the message is for offline
+	// storage; the negative-priority session gets a copy, the one that has
+	// not sent presence yet gets the original from offline storage later.
+	e2 := newEnv(t, alice, bob)
+	away2 := e2.online(alice+"/away", -1, true)
+	bound2 := e2.bind(alice + "/bound")
+	e2.enable(bound2)
+	b2 := e2.online(bob+"/pc", 0, false)
+	e2.send(b2, `<message to='alice@example.com' type='chat' id='m3'><body>later</body></message>`)
+	if got := away2.take(t); len(carbons(t, got)) != 1 {
+		t.Errorf("away (offline case): %s", describe(got))
+	}
+	if got := bound2.take(t); len(got) != 0 {
+		t.Errorf("bound without presence (offline case): %s", describe(got))
+	}
+
 	// A full JID that is not bound: chat is delivered by the bare rules.
 	e.send(b, `<message to='alice@example.com/gone' type='chat' id='m2'><body>hi</body></message>`)
 	if got := phone.take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
