@@ -1,6 +1,7 @@
 package carbons_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,24 @@ func TestCarbonsOverTheWire(t *testing.T) {
 	// The copy is from her bare JID, to the resource's full JID, same type.
 	_ = b.Send("<message to='" + alice + "/phone' type='chat' id='m10'><body>x</body></message>")
 	c, err := away.Expect(timeout, func(s *wire.Stanza) bool { return s.Kind == wire.KindMessage && client.Contains(s, "id='m10'") })
-	if err != nil || c.From != alice || c.To != alice+"/away" || c.Type != "chat" || !strings.Contains(string(c.Raw), "from='"+bob+"/pc'") {
-		t.Errorf("copy envelope: %v %s", err, c.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.From != alice || c.To != alice+"/away" || c.Type != "chat" || !strings.Contains(string(c.Raw), "from='"+bob+"/pc'") {
+		t.Errorf("copy envelope: %s", c.Raw)
+	}
+	// The archive (registered before carbons) stamped the message first:
+	// the copy carries the same stanza-id as the original.
+	o, err := phone.Expect(timeout, client.ID("m10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !client.Contains(o, "<stanza-id xmlns='urn:xmpp:sid:0' by='"+alice+"'") {
+		t.Fatalf("original without stanza-id: %s", o.Raw)
+	}
+	sid := o.Raw[bytes.Index(o.Raw, []byte("<stanza-id")):]
+	sid = sid[:bytes.Index(sid, []byte("/>"))+2]
+	if !bytes.Contains(c.Raw, sid) {
+		t.Errorf("the copy lacks the original's %s: %s", sid, c.Raw)
 	}
 }
