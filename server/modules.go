@@ -9,6 +9,7 @@ import (
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/disco"
 	"github.com/xmppd/xmppd/entitytime"
+	"github.com/xmppd/xmppd/jingle/calls"
 	"github.com/xmppd/xmppd/last"
 	"github.com/xmppd/xmppd/mam"
 	"github.com/xmppd/xmppd/offline"
@@ -105,6 +106,10 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	// [upload]
 	if _, err := upload.Register(cfg, r, d, s, log); err != nil {
 		return nil, err
+	}
+
+	if cfg.ModuleEnabled("calls") {
+		s.Calls = calls.New(r, s.Store.Calls(), log, cfg.Module("calls").(*calls.Config).Options())
 	}
 
 	if cfg.ModuleEnabled("offline") {
