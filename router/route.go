@@ -434,6 +434,12 @@ func (r *Router) Requeue(ctx context.Context, st *wire.Stanza) {
 	if st.Kind != wire.KindMessage || !(st.Type == "" || st.Type == "normal" || st.Type == "chat") {
 		return
 	}
+	// Copies made for this session (carbons, archive query results) are
+	// not messages to store: the original lives elsewhere.
+	if st.HasChild("urn:xmpp:carbons:2", "sent") || st.HasChild("urn:xmpp:carbons:2", "received") ||
+		st.HasChild("urn:xmpp:mam:2", "result") {
+		return
+	}
 	from, err1 := jid.Parse(st.From)
 	to, err2 := jid.Parse(st.To)
 	if err1 != nil || err2 != nil || to.Localpart() == "" {
