@@ -233,4 +233,3 @@ func fcmError(status int, code string) *stanzaErr {
 		return &stanzaErr{"wait", "internal-server-error", text}
 	}
 }
-

@@ -64,6 +64,7 @@ type vendorReq struct {
 	Header       http.Header
 	Body         []byte
 	JSON         map[string]any
+	AuthOK       bool // the stand-in accepted its authentication
 }
 
 // standIn is the fake vendor.
@@ -123,6 +124,7 @@ func record(r *http.Request) vendorReq {
 func (s *standIn) serveAPNs(w http.ResponseWriter, r *http.Request) {
 	v := record(r)
 	s.mu.Lock()
+	v.AuthOK = true
 	s.apns = append(s.apns, v)
 	status, reason := http.StatusOK, ""
 	jwt, ok := strings.CutPrefix(r.Header.Get("authorization"), "bearer ")
@@ -131,6 +133,7 @@ func (s *standIn) serveAPNs(w http.ResponseWriter, r *http.Request) {
 		status, reason = http.StatusHTTPVersionNotSupported, "HTTP2Required"
 	case !ok || s.checkES256(jwt) != nil:
 		status, reason = http.StatusForbidden, "InvalidProviderToken"
+		s.apns[len(s.apns)-1].AuthOK = false
 	case s.expireJWTs > 0:
 		s.expireJWTs--
 		status, reason = http.StatusForbidden, "ExpiredProviderToken"
@@ -248,6 +251,7 @@ func (s *standIn) checkAssertion(r *http.Request) error {
 func (s *standIn) serveFCM(w http.ResponseWriter, r *http.Request) {
 	v := record(r)
 	s.mu.Lock()
+	v.AuthOK = true
 	s.fcm = append(s.fcm, v)
 	tok, _ := strings.CutPrefix(r.Header.Get("authorization"), "Bearer ")
 	valid := s.issued[tok]
@@ -268,6 +272,9 @@ func (s *standIn) serveFCM(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path != "/v1/projects/"+testProject+"/messages:send" || r.Method != http.MethodPost:
 		w.WriteHeader(http.StatusNotFound)
 	case !valid:
+		s.mu.Lock()
+		s.fcm[len(s.fcm)-1].AuthOK = false
+		s.mu.Unlock()
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprint(w, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`)
 	case answer[0] != nil:

@@ -15,6 +15,7 @@ import (
 	"github.com/xmppd/xmppd/offline"
 	"github.com/xmppd/xmppd/ping"
 	"github.com/xmppd/xmppd/private"
+	"github.com/xmppd/xmppd/push"
 	"github.com/xmppd/xmppd/register"
 	"github.com/xmppd/xmppd/roster"
 	"github.com/xmppd/xmppd/upload"
@@ -102,7 +103,16 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 		private.New(r, s.Store.Private(), log, private.Options{MaxSize: int(cfg.Module("private").(*private.Config).MaxSize)})
 	}
 	// [pep]
-	// [push]
+	if cfg.ModuleEnabled("push") { // before offline: its OnOffline hook only looks
+		p, err := push.New(r, s.Store.PushRegistrations(), log, cfg.Module("push").(*push.Config), cfg.Hosts)
+		if err != nil {
+			return nil, err
+		}
+		if p.AppServer() != nil {
+			d.AddItem(func(domain string) disco.Item { return disco.Item{JID: push.Domain(domain), Name: "Push notifications"} })
+		}
+		opts.OnHibernated = p.ChainHibernated(opts.OnHibernated)
+	}
 	// [upload]
 	if _, err := upload.Register(cfg, r, d, s, log); err != nil {
 		return nil, err
