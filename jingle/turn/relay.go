@@ -1,0 +1,241 @@
+package turn
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// bucket is a token bucket of bytes: rate bytes/s, burst one second's worth.
+// A packet that does not fit is dropped, never delayed: media would rather
+// lose a late packet than queue it.
+type bucket struct {
+	mu     sync.Mutex
+	rate   float64 // bytes per second; 0 = unlimited
+	tokens float64
+	last   time.Time
+}
+
+func newBucket(rate int64) *bucket {
+	if rate <= 0 {
+		return nil
+	}
+	return &bucket{rate: float64(rate), tokens: float64(rate), last: time.Now()}
+}
+
+// take reports whether n bytes may pass now, and takes them if so.
+func (b *bucket) take(n int, now time.Time) bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens += el.Seconds() * b.rate
+		if b.tokens > b.rate {
+			b.tokens = b.rate
+		}
+		b.last = now
+	}
+	if b.tokens < float64(n) {
+		return false
+	}
+	b.tokens -= float64(n)
+	return true
+}
+
+// user is what the server keeps per TURN user (the JID in the username).
+type user struct {
+	allocs  int         // live allocations
+	pending []time.Time // quota granted, allocation not yet created (until deadline)
+	in, out *bucket     // per-user bandwidth (nil = unlimited)
+}
+
+// live counts allocations and unexpired reservations.
+func (u *user) live(now time.Time) int {
+	k := 0
+	for _, d := range u.pending {
+		if d.After(now) {
+			u.pending[k] = d
+			k++
+		}
+	}
+	u.pending = u.pending[:k]
+	return u.allocs + k
+}
+
+// relayConn is an allocation's relay socket. It counts what passes, applies
+// the bandwidth limits, lets in only packets from peers the allocation has a
+// permission for, and sends to the server's own relay address only where a
+// live allocation listens.
+type relayConn struct {
+	*net.UDPConn
+	s    *Server
+	port int
+
+	out, in *bucket              // per allocation: to peers, from peers
+	u       atomic.Pointer[user] // set when the allocation is created
+
+	pmu   sync.RWMutex
+	perms map[netip.Addr]int // peer IP → permissions (see Server.permission)
+
+	closeOnce sync.Once
+}
+
+func (c *relayConn) permitted(ip netip.Addr) bool {
+	c.pmu.RLock()
+	_, ok := c.perms[ip]
+	c.pmu.RUnlock()
+	return ok
+}
+
+// ReadFrom returns the next packet from a permitted peer within the limits.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, nil, err
+		}
+		ip := ap.Addr().Unmap()
+		if !c.permitted(ip) {
+			c.s.stats.unpermitted.Add(1)
+			continue
+		}
+		now := time.Now()
+		if !c.in.take(n, now) || !c.userTake(n, now, false) {
+			c.s.stats.droppedFromPeers.Add(1)
+			continue
+		}
+		c.s.stats.bytesFromPeers.Add(uint64(n))
+		c.s.stats.packetsFromPeers.Add(1)
+		return n, &net.UDPAddr{IP: ip.AsSlice(), Port: int(ap.Port())}, nil
+	}
+}
+
+func (c *relayConn) userTake(n int, now time.Time, out bool) bool {
+	u := c.u.Load()
+	if u == nil {
+		return true
+	}
+	if out {
+		return u.out.take(n, now)
+	}
+	return u.in.take(n, now)
+}
+
+// WriteTo sends a client's packet to a peer (the allocation holds a
+// permission for it: pion checked).
+func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("turn: relay to %T", addr)
+	}
+	ip, _ := netip.AddrFromSlice(ua.IP)
+	ip = ip.Unmap()
+	if !c.s.mayReach(ip, ua.Port) {
+		c.s.stats.droppedToPeers.Add(1)
+		return len(p), nil
+	}
+	now := time.Now()
+	if !c.out.take(len(p), now) || !c.userTake(len(p), now, true) {
+		c.s.stats.droppedToPeers.Add(1)
+		return len(p), nil // dropped, as a congested link would
+	}
+	// Counted before sending, so that whoever sees the packet arrive also
+	// sees it counted.
+	c.s.stats.bytesToPeers.Add(uint64(len(p)))
+	c.s.stats.packetsToPeers.Add(1)
+	n, err := c.UDPConn.WriteToUDPAddrPort(p, netip.AddrPortFrom(ip, uint16(ua.Port)))
+	if err != nil {
+		c.s.stats.bytesToPeers.Add(^uint64(len(p) - 1))
+		c.s.stats.packetsToPeers.Add(^uint64(0))
+		c.s.stats.droppedToPeers.Add(1)
+	}
+	return n, err
+}
+
+// Close closes the socket and forgets the relay port.
+func (c *relayConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.s.rmu.Lock()
+		if c.s.relays[c.port] == c {
+			delete(c.s.relays, c.port)
+		}
+		c.s.rmu.Unlock()
+	})
+	return c.UDPConn.Close()
+}
+
+// relayGen hands out relay sockets in the configured port range.
+type relayGen struct{ s *Server }
+
+var errNoTCPRelay = errors.New("turn: TCP relaying (RFC 6062) is not offered")
+
+func (g relayGen) Validate() error { return nil }
+
+func (g relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, errNoTCPRelay
+}
+
+func (g relayGen) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
+	s := g.s
+	lo, hi := s.opts.MinPort, s.opts.MaxPort
+	try := func(port int) (net.PacketConn, net.Addr, error) {
+		uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.relayBind, uint16(port))))
+		if err != nil {
+			return nil, nil, err
+		}
+		port = uc.LocalAddr().(*net.UDPAddr).Port
+		c := &relayConn{UDPConn: uc, s: s, port: port, perms: map[netip.Addr]int{},
+			in: newBucket(s.opts.BandwidthPerAllocation), out: newBucket(s.opts.BandwidthPerAllocation)}
+		s.rmu.Lock()
+		s.relays[port] = c
+		s.rmu.Unlock()
+		return c, &net.UDPAddr{IP: s.opts.RelayAddress.AsSlice(), Port: port}, nil
+	}
+	if requestedPort != 0 { // EVEN-PORT / RESERVATION-TOKEN
+		if requestedPort < lo || requestedPort > hi {
+			return nil, nil, fmt.Errorf("turn: port %d is outside the relay range %d-%d", requestedPort, lo, hi)
+		}
+		return try(requestedPort)
+	}
+	var err error
+	for range 32 {
+		var c net.PacketConn
+		var a net.Addr
+		if c, a, err = try(lo + rand.IntN(hi-lo+1)); err == nil {
+			return c, a, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("turn: no free relay port in %d-%d: %w", lo, hi, err)
+}
+
+// ParsePorts parses a port range "LOW-HIGH".
+func ParsePorts(s string) (lo, hi int, err error) {
+	a, b, ok := cutDash(s)
+	if ok {
+		lo, err = strconv.Atoi(a)
+		if err == nil {
+			hi, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("%q is not a port range LOW-HIGH within 1-65535", s)
+	}
+	return lo, hi, nil
+}
+
+func cutDash(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '-' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", "", false
+}
