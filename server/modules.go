@@ -13,6 +13,7 @@ import (
 	"github.com/xmppd/xmppd/last"
 	"github.com/xmppd/xmppd/mam"
 	"github.com/xmppd/xmppd/offline"
+	"github.com/xmppd/xmppd/pep"
 	"github.com/xmppd/xmppd/ping"
 	"github.com/xmppd/xmppd/private"
 	"github.com/xmppd/xmppd/push"
@@ -102,7 +103,13 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	if cfg.ModuleEnabled("private") {
 		private.New(r, s.Store.Private(), log, private.Options{MaxSize: int(cfg.Module("private").(*private.Config).MaxSize)})
 	}
-	// [pep]
+	if cfg.ModuleEnabled("pep") {
+		po := cfg.Module("pep").(*pep.Config).Options()
+		if cfg.ModuleEnabled("private") {
+			po.Private = s.Store.Private() // XEP-0402 #compat with XEP-0049 bookmarks
+		}
+		pep.New(r, s.Store.PubSub(), s.Store.Roster(), log, po)
+	}
 	if cfg.ModuleEnabled("push") { // before offline: its OnOffline hook only looks
 		p, err := push.New(r, s.Store.PushRegistrations(), log, cfg.Module("push").(*push.Config), cfg.Hosts)
 		if err != nil {
