@@ -28,7 +28,11 @@
 //     registration whose device has no live session is notified;
 //   - it is sent to a session that hibernates (XEP-0198; c2s
 //     Options.OnHibernated): the registrations of that session (enabled on
-//     it, or from its resource) are notified.
+//     it, or from its resource) are notified;
+//   - it goes to the bare JID while another resource is available (the
+//     OnInbound hook): devices with no bound session at all are notified
+//     of a call always, of a message when an archive (MAM) keeps it for
+//     them.
 //
 // The notification is an iq set from the user's bare JID to the app
 // server (XEP-0357 §6): a pubsub publish to NODE of

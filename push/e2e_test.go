@@ -39,8 +39,16 @@ type world struct {
 
 func start(t *testing.T, edit func(*push.Config), resume time.Duration) *world {
 	t.Helper()
+	return startWith(t, edit, resume, nil)
+}
+
+func startWith(t *testing.T, edit func(*push.Config), resume time.Duration, other func(*conf.Config)) *world {
+	t.Helper()
 	w := &world{t: t, s: push.NewStandIn(t)}
 	w.e = servertest.Start(t, func(cfg *conf.Config) {
+		if other != nil {
+			other(cfg)
+		}
 		pc := cfg.Module("push").(*push.Config)
 		pc.AppServer = push.AppServerConfigFor(t, w.s)
 		pc.Throttle = 0
@@ -667,6 +675,45 @@ func TestHibernationExpiryNotifiesOnce(t *testing.T) {
 	got := app.wait(t, 3)
 	if _, sum, _ := summary(t, got[2]); sum["message-count"] != "3" {
 		t.Errorf("count %v, want 3", sum)
+	}
+}
+
+// A device that is not connected while another of the account's devices
+// is: it is told of calls, and of messages when the archive keeps them
+// for it; not of messages to the other device's full JID.
+func TestOtherDeviceOnline(t *testing.T) {
+	for _, archive := range []bool{true, false} {
+		t.Run(map[bool]string{true: "mam", false: "no-mam"}[archive], func(t *testing.T) {
+			w := startWith(t, nil, 0, func(c *conf.Config) {
+				c.Module("mam").(interface{ SetEnabled(bool) }).SetEnabled(archive)
+			})
+			phone := w.e.Login("bob", pw, "phone")
+			wantResult(t, iq(t, phone, "e1", enableXML("e1", "push.localhost", "n", "type", "apns", "token", "ab", "voip-token", "cd")))
+			_ = phone.Close()
+			w.gone(bobJID)
+			desk := w.e.Login("bob", pw, "desk")
+			_ = desk.Send("<presence/>")
+			sync2(t, desk)
+			alice := w.e.Login("alice", pw, "pc")
+			_ = alice.Send(chat(bobJID+"/desk", "m0", "to the desk only"))
+			_ = alice.Send(chat(bobJID, "m1", "hello"))
+			if _, err := desk.Expect(timeout, client.ID("m1")); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			if archive {
+				n = 1
+				header(t, w.s.WaitAPNs(t, 1)[0], "apns-push-type", "alert")
+			} else {
+				w.s.WaitAPNs(t, 0)
+			}
+			_ = alice.Send(propose(bobJID, "c1"))
+			voip := w.s.WaitAPNs(t, n+1)[n]
+			if voip.Path != "/3/device/cd" {
+				t.Errorf("call went to %s", voip.Path)
+			}
+			header(t, voip, "apns-push-type", "voip")
+		})
 	}
 }
 

@@ -154,6 +154,7 @@ func (m *Module) publish(n *notice) {
 		return
 	}
 	removed, err := m.store.RemoveID(ctx, reg.Owner, reg.ID)
+	m.invalidate(reg.Owner)
 	if err != nil {
 		m.log.Error("push: disabling a registration failed", "jid", reg.Owner, "err", err)
 		return

@@ -26,6 +26,7 @@ const (
 	NSCall = "urn:xmppd:push:call:0"
 
 	nsPubSub = "http://jabber.org/protocol/pubsub"
+	nsMAM    = "urn:xmpp:mam:2"
 )
 
 // maxInFlight bounds the notifications waiting for an app server's answer.
@@ -45,6 +46,13 @@ type Module struct {
 	devs map[string]map[regKey]*device // owner → devices notified since they went away
 
 	smu sync.Mutex // creates session states
+
+	cmu   sync.Mutex
+	cache map[string][]storage.PushRegistration // owner → registrations (nil slice: none)
+	cgen  uint64                                // bumped by every change
+
+	archiveOnce sync.Once
+	archive     bool // an archive (MAM) lets devices fetch what others got
 }
 
 // regKey names a registration within an account.
@@ -55,7 +63,8 @@ func keyOf(reg storage.PushRegistration) regKey { return regKey{reg.Service, reg
 // New registers XEP-0357 on r and, when cfg has vendor credentials, the
 // built-in app server push.HOST for each of hosts.
 func New(r *router.Router, store storage.PushRegistrations, log *slog.Logger, cfg *Config, hosts []string) (*Module, error) {
-	m := &Module{r: r, store: store, log: log, cfg: *cfg, sem: make(chan struct{}, maxInFlight), devs: map[string]map[regKey]*device{}}
+	m := &Module{r: r, store: store, log: log, cfg: *cfg, sem: make(chan struct{}, maxInFlight),
+		devs: map[string]map[regKey]*device{}, cache: map[string][]storage.PushRegistration{}}
 	if cfg.AppServer.On() {
 		app, err := NewAppServer(r, log, &cfg.AppServer, hosts)
 		if err != nil {
@@ -66,6 +75,7 @@ func New(r *router.Router, store storage.PushRegistrations, log *slog.Logger, cf
 	r.AddFeature(router.ToBare, NS)
 	r.HandleIQ("set", NS, router.ToBare, m.handleIQ)
 	r.OnOffline(m.offline)
+	r.OnInbound(wire.KindMessage, m.inbound)
 	for _, k := range []wire.Kind{wire.KindMessage, wire.KindPresence, wire.KindIQ} {
 		r.OnOutbound(k, m.outbound)
 	}
@@ -189,6 +199,7 @@ func (m *Module) enable(c *router.Context, service, node string, x *xForm) {
 		c.Error("wait", "internal-server-error", "")
 		return
 	}
+	m.invalidate(owner)
 	k := keyOf(reg)
 	if c.Origin != nil {
 		ss := m.sessState(c.Origin, true)
@@ -211,7 +222,9 @@ func (m *Module) disable(c *router.Context, service, node string) {
 		return
 	}
 	owner := c.To.String()
-	if _, err := m.store.Remove(c, owner, svc.String(), node); err != nil {
+	_, err = m.store.Remove(c, owner, svc.String(), node)
+	m.invalidate(owner)
+	if err != nil {
 		m.log.Error("push: removing a registration failed", "jid", owner, "err", err)
 		c.Error("wait", "internal-server-error", "")
 		return
@@ -250,6 +263,55 @@ func (m *Module) offline(c *router.Context) bool {
 	return false
 }
 
+// inbound is the OnInbound hook for messages: a message to the bare JID
+// that available resources will get is also for the account's devices
+// that are not connected at all. They are notified of a call always, of a
+// message when an archive (MAM) lets them fetch it. It only looks.
+func (m *Module) inbound(c *router.Context) bool {
+	st := c.Stanza
+	if c.To.Resourcepart() != "" || !(st.Type == "" || st.Type == "chat" || st.Type == "normal") {
+		return false
+	}
+	owner := c.To.String()
+	if regs, known := m.cached(owner); known && len(regs) == 0 {
+		return false // the usual case: no registration, nothing more to do
+	}
+	ev, ok := inspect(st, m.cfg.IncludeBody)
+	if !ok || (ev.call == nil && !m.archived()) {
+		return false
+	}
+	available := false
+	for _, s := range m.r.Available(owner) {
+		if s.Priority() >= 0 {
+			available = true
+			break
+		}
+	}
+	if !available {
+		return false // the offline hook sees it
+	}
+	ev.owner = owner
+	ev.sender = c.From.Bare().String()
+	if ev.call != nil {
+		ev.call.from = c.From.String()
+	}
+	m.spawn(func() { m.dispatch(ev, func(reg storage.PushRegistration) bool { return !m.connected(reg) }) })
+	return false
+}
+
+// archived reports whether an archive keeps messages for devices to
+// fetch later (the mam module registered urn:xmpp:mam:2).
+func (m *Module) archived() bool {
+	m.archiveOnce.Do(func() {
+		for _, f := range m.r.Features(router.ToBare) {
+			if f == nsMAM {
+				m.archive = true
+			}
+		}
+	})
+	return m.archive
+}
+
 // Hibernated notifies for a stanza sent to a session that hibernates
 // (XEP-0198): the devices that session enabled, or that registered from
 // its resource, are told.
@@ -281,7 +343,7 @@ func (m *Module) Hibernated(s router.Session, raw []byte) {
 func (m *Module) dispatch(ev event, sel func(storage.PushRegistration) bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.Timeout)
 	defer cancel()
-	regs, err := m.store.List(ctx, ev.owner)
+	regs, err := m.registrations(ctx, ev.owner)
 	if err != nil {
 		m.log.Error("push: reading registrations failed", "jid", ev.owner, "err", err)
 		return
@@ -295,6 +357,64 @@ func (m *Module) dispatch(ev event, sel func(storage.PushRegistration) bool) {
 }
 
 type hibernator interface{ Hibernating() bool }
+
+// connected reports whether the device of reg has a bound session (with
+// a link or hibernating).
+func (m *Module) connected(reg storage.PushRegistration) bool {
+	k := keyOf(reg)
+	for _, s := range m.r.Resources(reg.Owner) {
+		if reg.Resource != "" && s.JID().Resourcepart() == reg.Resource {
+			return true
+		}
+		if ss := m.sessState(s, false); ss != nil && ss.has(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxCached bounds the registration cache (accounts); past it, it starts
+// over.
+const maxCached = 100000
+
+// cached returns owner's registrations if they are in the cache.
+func (m *Module) cached(owner string) ([]storage.PushRegistration, bool) {
+	m.cmu.Lock()
+	defer m.cmu.Unlock()
+	regs, ok := m.cache[owner]
+	return regs, ok
+}
+
+// registrations reads owner's registrations from storage and caches the
+// answer. Notifications always go by what storage says (an account deleted
+// and created again must not inherit old devices); the cache only spares
+// the inbound hook a read for accounts without registrations.
+func (m *Module) registrations(ctx context.Context, owner string) ([]storage.PushRegistration, error) {
+	m.cmu.Lock()
+	gen := m.cgen
+	m.cmu.Unlock()
+	regs, err := m.store.List(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	m.cmu.Lock()
+	if m.cgen == gen { // no change since the read
+		if len(m.cache) >= maxCached {
+			clear(m.cache)
+		}
+		m.cache[owner] = regs
+	}
+	m.cmu.Unlock()
+	return regs, nil
+}
+
+// invalidate drops owner's cached registrations after a change.
+func (m *Module) invalidate(owner string) {
+	m.cmu.Lock()
+	delete(m.cache, owner)
+	m.cgen++
+	m.cmu.Unlock()
+}
 
 // live reports whether the device of reg has a session with a link: the
 // one that enabled it, or one bound to the resource it registered from.
