@@ -22,6 +22,10 @@ const csp = "default-src 'none'; frame-ancestors 'none'; form-action 'none'; bas
 // bufSize is the copy buffer of a PUT: the only memory an upload holds.
 const bufSize = 128 << 10
 
+// putIdle is how long a PUT may send nothing (per buffer filled) before
+// it is cut off, so a stalled client cannot hold a slot forever.
+const putIdle = time.Minute
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
 // ServeHTTP serves Path: PUT to upload, GET and HEAD to download, OPTIONS
@@ -68,7 +72,7 @@ func parsePath(u *url.URL) (id, name string, ok bool) {
 		return "", "", false
 	}
 	name, err := url.PathUnescape(esc)
-	if err != nil || name == "" {
+	if err != nil || name == "" || strings.ContainsAny(name, "/\\\x00") {
 		return "", "", false
 	}
 	return id, name, true
@@ -125,7 +129,8 @@ func (m *Module) put(w http.ResponseWriter, r *http.Request, id, name string) {
 		http.Error(w, "cannot store the file", http.StatusInternalServerError)
 		return
 	}
-	n, rerr, err := copyBody(f, r.Body)
+	rc := http.NewResponseController(w)
+	n, rerr, err := copyBody(f, r.Body, func() { _ = rc.SetReadDeadline(time.Now().Add(putIdle)) })
 	if err == nil {
 		err = f.Sync()
 	}
@@ -175,13 +180,18 @@ func (m *Module) putType(s *slot, header string) (string, bool) {
 
 // copyBody streams src to dst through one pooled buffer (no ReadFrom or
 // WriteTo shortcuts, which would bring their own). It tells a failed read
-// (the client's fault) from a failed write (ours).
-func copyBody(dst *os.File, src io.Reader) (n int64, rerr, werr error) {
+// (the client's fault) from a failed write (ours). progress is called
+// before each buffer is filled (it moves the read deadline).
+func copyBody(dst *os.File, src io.Reader, progress func()) (n int64, rerr, werr error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	for {
-		k, err := src.Read(buf)
+		progress()
+		k, err := io.ReadFull(src, buf)
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
 		if k > 0 {
 			if _, werr := dst.Write(buf[:k]); werr != nil {
 				return n, nil, werr

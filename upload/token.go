@@ -77,7 +77,7 @@ func checkToken(secret []byte, s *slot, header string, now time.Time) error {
 		return errForged
 	}
 	exp := int64(binary.BigEndian.Uint64(b[:8]))
-	if !hmac.Equal(b[8:], mac(secret, s, exp)) {
+	if !hmac.Equal(b[8:], mac(secret, s, exp)) || exp != s.PutExpires.Unix() {
 		return errForged
 	}
 	if now.Unix() >= exp {

@@ -36,13 +36,13 @@ import (
 // alice.
 type env struct {
 	*servertest.Env
-	t     *testing.T
+	t     testing.TB
 	alice *client.Client
 	cfg   *upload.Config
 	ids   atomic.Int64
 }
 
-func start(t *testing.T, edit func(*upload.Config)) *env {
+func start(t testing.TB, edit func(*upload.Config)) *env {
 	t.Helper()
 	var uc *upload.Config
 	e := servertest.Start(t, func(c *conf.Config) {
@@ -80,7 +80,7 @@ func (e *env) request(c *client.Client, to, name string, size int64, ctype strin
 	return st
 }
 
-func parseSlot(t *testing.T, st *wire.Stanza) slot {
+func parseSlot(t testing.TB, st *wire.Stanza) slot {
 	t.Helper()
 	if st.Type != "result" {
 		t.Fatalf("slot request refused: %s", st.Raw)
