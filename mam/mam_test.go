@@ -171,8 +171,8 @@ func bodies(rs []result) []string {
 	return out
 }
 
-// sync waits until the server processed everything c sent before.
-func sync(t *testing.T, c *client.Client) {
+// syncWith waits until the server processed everything c sent before.
+func syncWith(t *testing.T, c *client.Client) {
 	t.Helper()
 	id := fmt.Sprintf("sync%d", qn.Add(1))
 	if _, err := c.IQ(timeout, "<iq type='get' id='"+id+"'><ping xmlns='urn:xmpp:ping'/></iq>", id); err != nil {
@@ -210,7 +210,7 @@ func online(t *testing.T, e *servertest.Env, user, res string) *client.Client {
 	if err := c.Send("<presence/>"); err != nil {
 		t.Fatal(err)
 	}
-	sync(t, c)
+	syncWith(t, c)
 	return c
 }
 
@@ -227,7 +227,9 @@ func expectMsg(t *testing.T, c *client.Client, match func(*wire.Stanza) bool) *w
 	return st
 }
 
-func withID(id string) func(*wire.Stanza) bool { return func(st *wire.Stanza) bool { return st.ID == id } }
+func withID(id string) func(*wire.Stanza) bool {
+	return func(st *wire.Stanza) bool { return st.ID == id }
+}
 
 // TestPaging10000 archives 10,000 messages between two local users and
 // pages through both archives in both directions: every message exactly
@@ -266,7 +268,7 @@ func TestPaging10000(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	sync(t, a)
+	syncWith(t, a)
 
 	want := make([]string, n)
 	for i := range want {
@@ -656,7 +658,7 @@ func TestRetraction(t *testing.T) {
 	_ = a.Send("<message type='chat' to='bob@localhost' id='r1'><retract xmlns='urn:xmpp:message-retract:1' id='m1'/>" +
 		"<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/><body>/me retracted a message</body><store xmlns='urn:xmpp:hints'/></message>")
 	expectMsg(t, b, withID("r1"))
-	sync(t, a)
+	syncWith(t, a)
 	for _, c := range []*client.Client{a, b} {
 		rs, _, _ := query(t, c, "", nil, "", "")
 		if len(rs) != 4 {
@@ -722,7 +724,7 @@ func TestOfflineFlood(t *testing.T) {
 	for i := range 3 {
 		_ = a.Send(chat("bob@localhost", "o"+strconv.Itoa(i), "offline "+strconv.Itoa(i)))
 	}
-	sync(t, a)
+	syncWith(t, a)
 	b := e.Login("bob", pw, "old")
 	_ = b.Send("<presence/>")
 	var flood []string
@@ -750,7 +752,7 @@ func TestOfflineFlood(t *testing.T) {
 	for i := range 3 {
 		_ = a.Send(chat("bob@localhost", "p"+strconv.Itoa(i), "missed "+strconv.Itoa(i)))
 	}
-	sync(t, a)
+	syncWith(t, a)
 	if n, _ := e.Srv.Store.Offline().Count(t.Context(), "bob@localhost"); n != 3 {
 		t.Fatalf("offline store holds %d, want 3", n)
 	}
@@ -765,7 +767,7 @@ func TestOfflineFlood(t *testing.T) {
 	}
 	// One more arrives after the query and before presence: that one is flooded.
 	_ = a.Send(chat("bob@localhost", "late", "after the query"))
-	sync(t, a)
+	syncWith(t, a)
 	_ = m.Send("<presence/>")
 	st := expectMsg(t, m, func(*wire.Stanza) bool { return true })
 	if st.ID != "late" {
@@ -782,7 +784,7 @@ func TestOfflineFlood(t *testing.T) {
 	_ = m.Close()
 	gone(t, e, "bob@localhost")
 	_ = a.Send(chat("bob@localhost", "q0", "filtered"))
-	sync(t, a)
+	syncWith(t, a)
 	f2 := e.Login("bob", pw, "filter")
 	query(t, f2, "", [][2]string{{"with", "carol@localhost"}}, "", "")
 	_ = f2.Send("<presence/>")

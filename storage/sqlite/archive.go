@@ -28,7 +28,9 @@ import (
 // everything queued (up to maxBatch messages) into one transaction on the
 // writer connection, commits once, and releases each waiter with its own
 // result. While it commits, new appends queue up for the next batch, so the
-// batch size follows the load without any timer.
+// batch size follows the load without any timer. Requests for unknown
+// owners are found by one query per batch and fail alone; the rows of the
+// others go in with multi-row INSERTs.
 
 // maxBatch bounds the messages written in one transaction.
 const maxBatch = 2048
@@ -38,7 +40,6 @@ type archive struct {
 
 	mu      sync.Mutex
 	queue   []*appendReq
-	queued  int // messages in queue
 	writing bool
 }
 
@@ -109,7 +110,6 @@ func (a *archive) Append(ctx context.Context, msgs []storage.ArchiveMessage) err
 	req := &appendReq{ctx: ctx, msgs: msgs, done: make(chan struct{})}
 	a.mu.Lock()
 	a.queue = append(a.queue, req)
-	a.queued += len(msgs)
 	if !a.writing {
 		a.writing = true
 		go a.writer()
@@ -121,7 +121,13 @@ func (a *archive) Append(ctx context.Context, msgs []storage.ArchiveMessage) err
 
 // writer commits batches until the queue is empty.
 func (a *archive) writer() {
+	prev := 0 // requests in the last batch
 	for {
+		// When the last batch was shared, give the callers it released a
+		// moment to queue their next messages, so batches stay large.
+		for k := 0; prev > 1 && k < lingerYields && a.pending() < prev/2; k++ {
+			runtime.Gosched()
+		}
 		a.mu.Lock()
 		n, i := 0, 0
 		for i < len(a.queue) && (i == 0 || n+len(a.queue[i].msgs) <= maxBatch) {
@@ -136,19 +142,52 @@ func (a *archive) writer() {
 		}
 		batch := slices.Clone(a.queue[:i])
 		a.queue = a.queue[i:]
-		a.queued -= n
 		a.mu.Unlock()
 
 		a.commit(batch)
 		for _, r := range batch {
 			close(r.done)
 		}
+		prev = len(batch)
 	}
 }
 
-const archiveInsert = "INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+// lingerYields bounds how often the writer yields to let released callers
+// queue up before it takes the next batch (no timer: at most a few
+// scheduler rounds, and only when the last batch was shared).
+const lingerYields = 4
+
+func (a *archive) pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.queue)
+}
+
+// insertChunk is how many rows one INSERT statement writes (8 parameters
+// each, well under SQLite's limit of 32766).
+const insertChunk = 128
+
+// insertSQL returns the INSERT statement for n rows.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.Grow(96 + n*18)
+	b.WriteString("INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+var insertChunkSQL = insertSQL(insertChunk)
 
 // commit writes one batch in one transaction and sets each request's result.
+//
+// Owners are checked first (one query for the batch's distinct owners,
+// under the write lock), so a request for an unknown owner fails alone and
+// the rows of the others go in with multi-row INSERTs.
 func (a *archive) commit(batch []*appendReq) {
 	live := batch[:0:0]
 	for _, r := range batch {
@@ -175,28 +214,82 @@ func (a *archive) commit(batch []*appendReq) {
 		return
 	}
 	defer tx.Rollback()
+
+	// Which owners exist.
+	owners := make(map[string]bool, 8)
+	for _, r := range live {
+		for i := range r.msgs {
+			owners[r.msgs[i].Owner] = false
+		}
+	}
+	var q strings.Builder
+	args := make([]any, 0, len(owners))
+	q.WriteString("SELECT jid FROM accounts WHERE jid IN (")
+	for o := range owners {
+		if len(args) > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteByte('?')
+		args = append(args, o)
+	}
+	q.WriteByte(')')
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		fail(err)
+		return
+	}
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			rows.Close()
+			fail(err)
+			return
+		}
+		owners[o] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		fail(err)
+		return
+	}
+
 	var last int64
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(seq), 0) FROM archive").Scan(&last); err != nil {
 		fail(err)
 		return
 	}
-	stmt, err := tx.PrepareContext(ctx, archiveInsert)
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer stmt.Close()
 	now := time.Now().UnixMicro()
-	for _, r := range live {
-		multi := len(r.msgs) > 1
-		if multi {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT append"); err != nil {
-				fail(err)
-				return
+	vals := make([]any, 0, 8*insertChunk)
+	var chunkStmt *sql.Stmt
+	flush := func() error {
+		n := len(vals) / 8
+		if n == 0 {
+			return nil
+		}
+		var err error
+		if n == insertChunk {
+			if chunkStmt == nil {
+				if chunkStmt, err = tx.PrepareContext(ctx, insertChunkSQL); err != nil {
+					return err
+				}
 			}
+			_, err = chunkStmt.ExecContext(ctx, vals...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertSQL(n), vals...)
+		}
+		vals = vals[:0]
+		return err
+	}
+	for _, r := range live {
+		ok := true
+		for i := range r.msgs {
+			ok = ok && owners[r.msgs[i].Owner]
+		}
+		if !ok {
+			r.err = storage.ErrNotFound
+			continue
 		}
 		r.seqs = make([]int64, len(r.msgs))
-		saved := last
 		for i := range r.msgs {
 			m := &r.msgs[i]
 			seq := now
@@ -204,34 +297,26 @@ func (a *archive) commit(batch []*appendReq) {
 				seq = m.Stamp.UnixMicro()
 			}
 			seq = max(seq, last+1)
-			bare, res := splitJID(m.With)
-			_, err := stmt.ExecContext(ctx, seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
-			if err != nil {
-				if !isConstraint(err, sqlite3.ErrConstraintForeignKey) {
-					fail(err)
-					return
-				}
-				r.err = storage.ErrNotFound
-				last = saved
-				break
-			}
-			r.seqs[i] = seq
 			last = seq
-		}
-		if multi {
-			if r.err != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO append"); err != nil {
+			r.seqs[i] = seq
+			bare, res := splitJID(m.With)
+			vals = append(vals, seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
+			if len(vals) == cap(vals) {
+				if err := flush(); err != nil {
 					fail(err)
 					return
 				}
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE append"); err != nil {
-				fail(err)
-				return
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = flush()
+	if chunkStmt != nil {
+		chunkStmt.Close()
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
 		fail(err)
 		return
 	}
@@ -362,7 +447,7 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 	var sel archiveSel
 	sel.build(aq)
 	where := string(sel.where) // the selection
-	pageWhere := where          // and the page's part of it
+	pageWhere := where         // and the page's part of it
 	if aq.PageAfter != 0 {
 		pageWhere += " AND seq > " + strconv.FormatInt(aq.PageAfter, 10)
 	}

@@ -1,0 +1,325 @@
+package mam_test
+
+// Run with:
+//
+//	go test -run '^$' -bench . -benchtime 3s ./mam/
+//
+// BenchmarkQueryPage builds a 1,000,000-message archive first (about a
+// minute on a 2-core VM); set XMPPD_BENCH_ARCHIVE to a file path to keep
+// it between runs.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppd/xmppd/mam"
+	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqlite"
+	"github.com/xmppd/xmppd/wire"
+)
+
+// processCPU is this process's user+system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure reports ops/s (wall clock, scaled by perOp) and CPU µs per op.
+func measure(b *testing.B, unit string, perOp float64) (done func()) {
+	cpu0 := processCPU()
+	return func() {
+		b.ReportMetric(float64(b.N)*perOp/b.Elapsed().Seconds(), unit)
+		if cpu := processCPU() - cpu0; cpu > 0 {
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+		}
+	}
+}
+
+func openStore(b *testing.B, path string, users ...string) *sqlite.Store {
+	b.Helper()
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "bench.db")
+	}
+	s, err := sqlite.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	for _, u := range users {
+		if err := s.Accounts().Create(b.Context(), storage.Account{JID: u}); err != nil && err != storage.ErrExists {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// A typical archived chat message (what the hooks store: standalone, with
+// an origin-id and a receipt request).
+var benchStanza = []byte(`<message xmlns='jabber:client' from='romeo@montague.example/orchard' to='juliet@capulet.example' type='chat' id='5f3a0a6e-2c59-4d2b-9a0e-2e9c3b1f7c11'><body>` +
+	strings.Repeat("But soft, what light through yonder window breaks? ", 3) +
+	`</body><origin-id xmlns='urn:xmpp:sid:0' id='5f3a0a6e-2c59-4d2b-9a0e-2e9c3b1f7c11'/><request xmlns='urn:xmpp:receipts'/></message>`)
+
+// BenchmarkArchiveAppend is the storage side of archiving: each op is one
+// Append of one message, as the hooks do, from many goroutines at once
+// (group commit gathers them into shared transactions). msgs/s is the
+// archiving throughput.
+func BenchmarkArchiveAppend(b *testing.B) {
+	var users []string
+	for i := range 64 {
+		users = append(users, fmt.Sprintf("u%d@example.com", i))
+	}
+	for _, appenders := range []int{1, 16, 64, 256} {
+		b.Run(fmt.Sprintf("appenders=%d", appenders), func(b *testing.B) {
+			s := openStore(b, "", users...)
+			a := s.Archive()
+			ctx := context.Background()
+			var next atomic.Int64
+			b.SetParallelism(max(1, appenders/max(1, runtime.GOMAXPROCS(0))))
+			b.ResetTimer()
+			done := measure(b, "msgs/s", 1)
+			b.RunParallel(func(pb *testing.PB) {
+				u := users[next.Add(1)%int64(len(users))]
+				for pb.Next() {
+					m := []storage.ArchiveMessage{{Owner: u, With: "romeo@montague.example/orchard", MessageID: "x", Stanza: benchStanza}}
+					if err := a.Append(ctx, m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			done()
+		})
+	}
+}
+
+// fakeSession is a bound, available session that keeps nothing it is sent.
+type fakeSession struct {
+	router.Values
+	j    jid.JID
+	sent atomic.Int64
+}
+
+var availablePresence = &wire.Stanza{Kind: wire.KindPresence, Name: "presence", Raw: []byte("<presence/>")}
+
+func (s *fakeSession) JID() jid.JID                  { return s.j }
+func (s *fakeSession) Send([]byte) bool              { s.sent.Add(1); return true }
+func (s *fakeSession) Presence() *wire.Stanza        { return availablePresence }
+func (s *fakeSession) Priority() int                 { return 0 }
+func (s *fakeSession) SetPresence(*wire.Stanza, int) {}
+func (s *fakeSession) Interested() bool              { return true }
+func (s *fakeSession) SetInterested()                {}
+func (s *fakeSession) Replace()                      {}
+
+type allExist struct{}
+
+func (allExist) Exists(context.Context, string) bool { return true }
+
+// newRouter is a router with the mam module on store, for example.com.
+func newRouter(store storage.Store, cfg *mam.Config) *router.Router {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := router.New(log, func(d string) bool { return d == "example.com" }, allExist{})
+	mam.New(r, store, log, cfg)
+	return r
+}
+
+// BenchmarkRouteArchived is archiving as the server does it: chat messages
+// between local users routed through the router, each archived for its
+// sender (outbound hook) and its recipient (inbound hook, stanza-id), from
+// many senders at once. msgs/s counts routed messages; each is two rows.
+func BenchmarkRouteArchived(b *testing.B) {
+	const users = 64
+	var names []string
+	for i := range users {
+		names = append(names, fmt.Sprintf("u%d@example.com", i))
+	}
+	s := openStore(b, "", names...)
+	r := newRouter(s, nil)
+	sessions := make([]*fakeSession, users)
+	for i := range sessions {
+		sessions[i] = &fakeSession{j: jid.MustParse(names[i] + "/res")}
+		r.Bind(sessions[i])
+	}
+	var next atomic.Int64
+	b.SetParallelism(max(1, 128/max(1, runtime.GOMAXPROCS(0))))
+	b.ResetTimer()
+	done := measure(b, "msgs/s", 1)
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) % users
+		from, to := sessions[i], sessions[(i+1)%users]
+		raw := []byte("<message type='chat' to='" + to.j.Bare().String() + "' id='m1'><body>" +
+			strings.Repeat("But soft, what light through yonder window breaks? ", 3) + "</body><origin-id xmlns='urn:xmpp:sid:0' id='m1'/></message>")
+		for pb.Next() {
+			st, err := wire.ParseElement(raw, wire.NSClient)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			st.SetAddrs(from.j.String(), to.j.Bare().String())
+			r.Route(&router.Context{Context: context.Background(), Router: r, Stanza: st, From: from.j, To: to.j.Bare(), Origin: from})
+		}
+	})
+	done()
+	var delivered int64
+	for _, s := range sessions {
+		delivered += s.sent.Load()
+	}
+	if delivered != int64(b.N) {
+		b.Errorf("%d messages delivered, %d routed", delivered, b.N)
+	}
+}
+
+const (
+	bigArchive = 1_000_000
+	bigOwner   = "juliet@example.com"
+)
+
+var bigOnce struct {
+	sync.Mutex
+	path string
+	seqs []int64
+}
+
+// buildBig makes (once per process, or reuses XMPPD_BENCH_ARCHIVE) a store
+// with 1,000,000 messages in juliet's archive, 20 contacts, stamps 50 ms
+// apart, written in transactions of 10,000; it returns the path and the
+// archive's seqs in order.
+func buildBig(b *testing.B) (string, []int64) {
+	bigOnce.Lock()
+	defer bigOnce.Unlock()
+	if bigOnce.path != "" {
+		return bigOnce.path, bigOnce.seqs
+	}
+	path := os.Getenv("XMPPD_BENCH_ARCHIVE")
+	if path == "" {
+		dir, err := os.MkdirTemp("", "mam-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		path = filepath.Join(dir, "big.db")
+	}
+	s, err := sqlite.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Accounts().Create(ctx, storage.Account{JID: bigOwner}); err != nil && err != storage.ErrExists {
+		b.Fatal(err)
+	}
+	seqs := func() []int64 {
+		var out []int64
+		var after int64
+		for {
+			p, err := s.Archive().Query(ctx, storage.ArchiveQuery{Owner: bigOwner, PageAfter: after, Max: 10000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, m := range p.Messages {
+				out = append(out, m.Seq)
+			}
+			if p.Complete {
+				return out
+			}
+			after = out[len(out)-1]
+		}
+	}
+	have := seqs()
+	if len(have) < bigArchive {
+		t0 := time.Now()
+		start := time.Now().Add(-bigArchive * 50 * time.Millisecond)
+		batch := make([]storage.ArchiveMessage, 0, 10000)
+		for i := len(have); i < bigArchive; i++ {
+			batch = append(batch, storage.ArchiveMessage{
+				Owner: bigOwner, With: fmt.Sprintf("c%d@example.net/r", i%20), Outgoing: i%2 == 0,
+				MessageID: fmt.Sprintf("m%d", i), Stamp: start.Add(time.Duration(i) * 50 * time.Millisecond), Stanza: benchStanza,
+			})
+			if len(batch) == cap(batch) || i == bigArchive-1 {
+				if err := s.Archive().Append(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+		b.Logf("built a %d-message archive in %v", bigArchive, time.Since(t0).Round(time.Second))
+		have = seqs()
+	}
+	bigOnce.path, bigOnce.seqs = path, have
+	return path, have
+}
+
+// BenchmarkQueryPage is one MAM query for a page of 50 from a
+// 1,000,000-message archive, through the router and the module (parsing
+// the iq, the storage query, building the 50 result messages and the fin),
+// at random positions, alternating forward (<after/>) and backward
+// (<before/>) pages. With the default count-limit (10,000) the RSM count is
+// attempted on every query; count-limit=0 shows the page alone.
+func BenchmarkQueryPage(b *testing.B) {
+	path, seqs := buildBig(b)
+	for _, tc := range []struct {
+		name       string
+		countLimit int
+		with       string
+	}{
+		{"count-limit=10000", 10000, ""},
+		{"count-limit=0", 0, ""},
+		{"with/count-limit=10000", 10000, "c7@example.net"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := openStore(b, path)
+			cfg := mam.DefaultConfig()
+			cfg.CountLimit = tc.countLimit
+			r := newRouter(s, cfg)
+			sess := &fakeSession{j: jid.MustParse(bigOwner + "/bench")}
+			r.Bind(sess)
+			form := ""
+			if tc.with != "" {
+				form = "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>" +
+					"<field var='with'><value>" + tc.with + "</value></field></x>"
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			before := sess.sent.Load()
+			done := measure(b, "pages/s", 1)
+			i := 0
+			for b.Loop() {
+				pos := rng.IntN(len(seqs) - 2000)
+				var rsm string
+				if i%2 == 0 {
+					rsm = "<after>" + mam.FormatID(seqs[pos]) + "</after>"
+				} else {
+					rsm = "<before>" + mam.FormatID(seqs[pos+1000]) + "</before>"
+				}
+				i++
+				raw := "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='f'>" + form +
+					"<set xmlns='http://jabber.org/protocol/rsm'><max>50</max>" + rsm + "</set></query></iq>"
+				st, err := wire.ParseElement([]byte(raw), wire.NSClient)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st.SetAddrs(sess.j.String(), "")
+				r.Route(&router.Context{Context: context.Background(), Router: r, Stanza: st, From: sess.j, Origin: sess})
+			}
+			done()
+			if got, want := sess.sent.Load()-before, int64(b.N)*51; got != want {
+				b.Errorf("%d stanzas sent for %d queries, want %d (50 results and the fin each)", got, b.N, want)
+			}
+		})
+	}
+}
