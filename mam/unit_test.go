@@ -1,13 +1,18 @@
 package mam
 
 import (
+	"io"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqlite"
 	"github.com/xmppd/xmppd/wire"
 )
 
@@ -195,5 +200,62 @@ func TestParseQueryErrors(t *testing.T) {
 	r, err = m.parseQuery(parse(t, "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>7</max><before/></set></query></iq>"), "j@c")
 	if err != nil || !r.q.FromEnd || r.q.Before != 0 || r.q.PageBefore != 0 || r.q.Max != 7 || r.filtered {
 		t.Errorf("last page: %+v, %v", r, err)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.Accounts().Create(ctx, storage.Account{JID: "a@x"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	msgs := []storage.ArchiveMessage{
+		{Owner: "a@x", With: "b@y", Stamp: now.Add(-3 * time.Hour), Stanza: []byte("<message/>")},
+		{Owner: "a@x", With: "b@y", Stamp: now.Add(-2 * time.Hour), Stanza: []byte("<message/>")},
+		{Owner: "a@x", With: "b@y", Stamp: now.Add(-time.Minute), Stanza: []byte("<message/>")},
+	}
+	if err := s.Archive().Append(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := router.New(log, func(d string) bool { return d == "x" }, nil)
+	cfg := DefaultConfig()
+	cfg.Retention = time.Hour
+	m := New(r, s, log, cfg) // starts a sweep of its own, racing with this one
+	n, err := m.Sweep(ctx)
+	if err != nil || n > 2 {
+		t.Fatalf("Sweep = %d, %v; want at most 2", n, err)
+	}
+	p, err := s.Archive().Query(ctx, storage.ArchiveQuery{Owner: "a@x", Max: 10})
+	if err != nil || len(p.Messages) != 1 || p.Messages[0].Seq != msgs[2].Seq {
+		t.Errorf("after Sweep: %+v, %v", p.Messages, err)
+	}
+	if m.retentionStart().After(now.Add(-time.Hour + time.Minute)) {
+		t.Errorf("retention start %v", m.retentionStart())
+	}
+	cfg.Retention = 0
+	if n, err := New(router.New(log, nil, nil), s, log, cfg).Sweep(ctx); n != 0 || err != nil {
+		t.Errorf("Sweep without retention = %d, %v", n, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	c.Default = "sometimes"
+	if c.Validate() == nil {
+		t.Error("default=sometimes accepted")
+	}
+	c = DefaultConfig()
+	c.Retention = time.Millisecond
+	if c.Validate() == nil {
+		t.Error("retention=1ms accepted")
 	}
 }
