@@ -10,6 +10,7 @@ import (
 	"github.com/xmppd/xmppd/disco"
 	"github.com/xmppd/xmppd/entitytime"
 	"github.com/xmppd/xmppd/jingle/calls"
+	"github.com/xmppd/xmppd/jingle/turn"
 	"github.com/xmppd/xmppd/last"
 	"github.com/xmppd/xmppd/mam"
 	"github.com/xmppd/xmppd/offline"
@@ -122,6 +123,10 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	}
 	// [upload]
 	if _, err := upload.Register(cfg, r, d, s, log); err != nil {
+		return nil, err
+	}
+	// turn: embedded STUN/TURN and XEP-0215 (jingle/turn); turn.Lookup(r) finds it.
+	if _, err := turn.Register(cfg, r, s.Certs, log); err != nil {
 		return nil, err
 	}
 
