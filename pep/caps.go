@@ -328,6 +328,10 @@ type sessionCaps struct {
 	pres  *wire.Stanza // the presence last looked at
 	key   string       // caps.key() of the last caps seen ("" none)
 	entry *capsEntry   // what the session wants (the previous caps' until new ones resolve)
+	// ready is set once the session's initial presence was handled
+	// (available): from then on, what it newly wants is sent to it as it
+	// is learnt; before, available sends everything at once.
+	ready bool
 }
 
 type sessionCapsKey struct{}
@@ -348,9 +352,9 @@ func (m *Module) sessionCaps(s router.Session) *sessionCaps {
 
 // interest returns what s currently wants notifications for (nil: nothing,
 // or not known yet). When the session's presence carries caps not seen
-// before, they are looked up or resolved; whenever what the session wants
-// grows, the last items of the new nodes are sent to it (XEP-0163 §4.3.3).
-// A presence without caps keeps the caps seen before.
+// before, they are looked up or resolved; whenever what a ready session
+// wants grows, the last items of the new nodes are sent to it (XEP-0163
+// §4.3.3). A presence without caps keeps the caps seen before.
 func (m *Module) interest(s router.Session) *capsEntry {
 	p := s.Presence()
 	if p == nil {
@@ -376,10 +380,12 @@ func (m *Module) interest(s router.Session) *capsEntry {
 		m.caps.mu.Lock()
 		if e := m.caps.getLocked(key); e != nil {
 			m.caps.mu.Unlock()
-			old := sc.entry
+			old, ready := sc.entry, sc.ready
 			sc.entry = e
 			sc.mu.Unlock()
-			m.interestChanged(s, e, old)
+			if ready {
+				m.interestChanged(s, e, old)
+			}
 			return e
 		}
 		// Unknown: join the query in flight, or start one.
@@ -420,10 +426,26 @@ func (m *Module) setEntry(s router.Session, key string, e *capsEntry) {
 		sc.mu.Unlock()
 		return
 	}
-	old := sc.entry
+	old, ready := sc.entry, sc.ready
 	sc.entry = e
 	sc.mu.Unlock()
-	m.interestChanged(s, e, old)
+	if ready {
+		m.interestChanged(s, e, old)
+	}
+}
+
+// initialPresence marks the session ready and sends it the last items of
+// everything it wants (the rest follows when its caps resolve).
+func (m *Module) initialPresence(s router.Session) {
+	m.interest(s)
+	sc := m.sessionCaps(s)
+	sc.mu.Lock()
+	sc.ready = true
+	e := sc.entry
+	sc.mu.Unlock()
+	if e != nil {
+		m.interestChanged(s, e, nil)
+	}
 }
 
 // resolveShared queries first about a verifiable ver; when its answer does

@@ -275,7 +275,7 @@ func (c *nodeConfig) meets(field string, values []string, limit int) bool {
 		return false
 	}
 	if field == fMaxItems {
-		return want.effectiveMax(limit) == c.effectiveMax(limit) || (want.MaxItems == 0 && c.MaxItems == 0)
+		return want.effectiveMax(limit) == c.effectiveMax(limit)
 	}
 	return slices.Equal(want.get(field), c.get(field))
 }

@@ -48,11 +48,7 @@ func (m *Module) recipients(ctx context.Context, owner, node string, cfg *nodeCo
 		if !hasFrom(it) || it.JID == owner {
 			continue
 		}
-		cj, err := jid.Parse(it.JID)
-		if err != nil || cj.Localpart() == "" || !m.r.IsHost(cj.Domainpart()) {
-			continue
-		}
-		sessions := m.r.Available(it.JID)
+		sessions := m.r.Available(it.JID) // local, available contacts only
 		if len(sessions) == 0 {
 			continue
 		}
@@ -157,7 +153,8 @@ func (m *Module) notifyRetract(ctx context.Context, owner, node string, cfg node
 // sendLast sends session s the last published item of each node in nodes
 // (which it wants) of its own account and of the local contacts it is
 // subscribed to, where the node sends its last item on presence and s may
-// see it (XEP-0163 §4.3.3, XEP-0060 §12.? "last-published").
+// see it (XEP-0163 §4.3.3, XEP-0060 "last-published"). Each item carries
+// an XEP-0203 delay with its publication time.
 func (m *Module) sendLast(s router.Session, nodes []string) {
 	ctx := context.Background()
 	full := s.JID()

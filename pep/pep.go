@@ -136,7 +136,6 @@ type Module struct {
 
 	idPrefix string
 	seq      atomic.Uint64
-	bg       sync.WaitGroup // background work (caps queries, last items)
 }
 
 // New registers the PEP module on r: pubsub and pubsub#owner iq handlers
@@ -206,17 +205,9 @@ func (m *Module) inboundPresence(c *router.Context) bool {
 	return false
 }
 
-// Wait waits for background work (caps queries, last items being sent)
-// started so far; for tests and shutdown.
-func (m *Module) Wait() { m.bg.Wait() }
-
-func (m *Module) goResolve(fn func()) {
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
-		fn()
-	}()
-}
+// goResolve runs background work (caps queries, last items): never on a
+// session's reader, which may be the one to answer a query.
+func (m *Module) goResolve(fn func()) { go fn() }
 
 // lock serializes changes to one owner's nodes. Locks are never nested.
 func (m *Module) lock(owner string) func() {
@@ -243,7 +234,7 @@ func (m *Module) msgID() string {
 // read (and resolved), which sends it the last published items it wants;
 // the owner's legacy bookmarks are checked against XEP-0402 ones.
 func (m *Module) available(s router.Session) {
-	m.interest(s)
+	m.initialPresence(s)
 	if m.private != nil {
 		owner := s.JID().Bare().String()
 		m.goResolve(func() { m.checkPrivate(owner) })

@@ -231,6 +231,13 @@ func TestCapsVerifiedBeforeCaching(t *testing.T) {
 	online(t, b3, honest, false)
 	expect(t, b3, "last item from the cache", eventWith(node, "One"))
 	never(t, b3, "a query for a cached ver", discoQuery(honest.ver()))
+	never(t, b3, "a second copy of the last item", event(node))
+
+	// Unavailable, then available again: a new initial presence, so the
+	// last item comes again.
+	_ = b2.Send("<presence type='unavailable'/>")
+	_ = b2.Send("<presence>" + honest.element() + "</presence>")
+	expect(t, b2, "last item after available again", eventWith(node, "One"))
 
 	// Caps that change in a later presence are seen as the presence
 	// reaches alice: the session is asked, and gets the last item of what

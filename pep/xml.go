@@ -48,16 +48,6 @@ func attr(e *etree.Element, key string) string {
 	return ""
 }
 
-// hasAttr reports whether e carries the unprefixed attribute key.
-func hasAttr(e *etree.Element, key string) bool {
-	for _, a := range e.Attr {
-		if a.Space == "" && a.Key == key {
-			return true
-		}
-	}
-	return false
-}
-
 // standalone serializes e so that it means the same outside its document:
 // its default namespace and every prefix used in it that an ancestor
 // declares are declared on its root.
