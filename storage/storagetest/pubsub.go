@@ -68,10 +68,10 @@ func testPubSub(t *testing.T, open opener) {
 		s, ctx := open(t), t.Context()
 		create(t, s, a, b)
 		cfg := map[string][]string{
-			"pubsub#access_model":         {"open"},
+			"pubsub#access_model":          {"open"},
 			"pubsub#roster_groups_allowed": {"Friends", "Family ☃", ""},
-			"pubsub#title":                {"<&'\"> ünïcode"},
-			"pubsub#empty":                {},
+			"pubsub#title":                 {"<&'\"> ünïcode"},
+			"pubsub#empty":                 {},
 		}
 		when := aTime(0)
 		noErr(t, "CreateNode", s.PubSub().CreateNode(ctx, a, storage.PubSubNode{Name: nodeB, Config: cfg, Created: when}, 0))
