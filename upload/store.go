@@ -205,8 +205,9 @@ func readMeta(path string) (*slot, error) {
 }
 
 // writeMeta replaces the slot's .meta file atomically (temporary file,
-// sync, rename).
-func (st *store) writeMeta(s *slot) error {
+// rename), synced before the rename if durable. A new slot's need not be:
+// if a crash loses it, the client's PUT is refused and it asks again.
+func (st *store) writeMeta(s *slot, durable bool) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -218,7 +219,7 @@ func (st *store) writeMeta(s *slot) error {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -296,13 +297,18 @@ func (st *store) reserve(s *slot, quota int64, expireAfter time.Duration, now ti
 		}
 		return q, false, nil
 	}
-	if err := os.MkdirAll(st.shard(s.ID), 0o700); err != nil {
-		return q, false, err
-	}
-	if err := st.writeMeta(s); err != nil {
-		return q, false, err
-	}
+	// Recorded in memory now (the quota sees it), on disk outside the lock.
 	st.add(s)
+	st.mu.Unlock()
+	err := os.MkdirAll(st.shard(s.ID), 0o700)
+	if err == nil {
+		err = st.writeMeta(s, false)
+	}
+	st.mu.Lock()
+	if err != nil {
+		st.drop(s)
+		return q, false, err
+	}
 	return q, true, nil
 }
 
@@ -374,7 +380,7 @@ func (st *store) commit(id, served string, now time.Time) error {
 	upd := *s
 	st.mu.Unlock()
 	upd.Served, upd.Uploaded = served, now
-	if err := st.writeMeta(&upd); err != nil {
+	if err := st.writeMeta(&upd, true); err != nil {
 		return err
 	}
 	if err := os.Rename(st.partPath(id), st.dataPath(id)); err != nil {

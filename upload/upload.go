@@ -128,6 +128,8 @@ func Register(cfg *conf.Config, r *router.Router, d *disco.Module, h HTTP, log *
 	}
 	m.stop, m.done = make(chan struct{}), make(chan struct{})
 	go m.sweeper(sweepInterval(uc))
+	log.Info("upload: HTTP File Upload", "services", "upload."+strings.Join(cfg.Hosts, ", upload."), "dir", st.dir,
+		"max-file-size", int64(uc.MaxFileSize), "files", len(st.slots))
 	return m, nil
 }
 

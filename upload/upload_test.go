@@ -977,3 +977,23 @@ func TestDisabled(t *testing.T) {
 		t.Fatalf("disabled but mounted: %d", resp.StatusCode)
 	}
 }
+
+func TestOthersPendingSlot(t *testing.T) {
+	e := start(t, nil)
+	e.AddUser("bob", "pw-bob-12")
+	bob := e.Login("bob", "pw-bob-12", "r")
+	data := []byte("alice's")
+	mine := e.slot("a.txt", int64(len(data)), "text/plain")
+	his := parseSlot(t, e.request(bob, e.service(), "a.txt", int64(len(data)), "text/plain"))
+	resp, _ := do(t, "GET", mine.get, nil, 0, nil)
+	wantStatus(t, "GET of another's pending slot", resp, 404)
+	resp, _ = do(t, "HEAD", mine.get, nil, 0, nil)
+	wantStatus(t, "HEAD of another's pending slot", resp, 404)
+	resp, _ = do(t, "PUT", mine.put, strings.NewReader("bob's!!"), int64(len(data)), map[string]string{"Authorization": his.auth, "Content-Type": "text/plain"})
+	wantStatus(t, "PUT with another user's token", resp, http.StatusForbidden)
+	wantStatus(t, "the owner's PUT", mine.upload(t, data, "text/plain"), 201)
+	resp, body := do(t, "GET", mine.get, nil, 0, nil)
+	if resp.StatusCode != 200 || string(body) != "alice's" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+}
