@@ -126,10 +126,10 @@ func Register(cfg *conf.Config, r *router.Router, d *disco.Module, h HTTP, log *
 	if m.base != nil && m.base.Scheme == "http" || m.base == nil && !m.listener.TLS && !isLoopback(m.listener.Address.Host()) {
 		log.Warn("upload: slot URLs are plain http; XEP-0363 asks for https (set base-url to the https URL of a TLS proxy, or use a TLS listener)")
 	}
-	m.stop, m.done = make(chan struct{}), make(chan struct{})
-	go m.sweeper(sweepInterval(uc))
 	log.Info("upload: HTTP File Upload", "services", "upload."+strings.Join(cfg.Hosts, ", upload."), "dir", st.dir,
 		"max-file-size", int64(uc.MaxFileSize), "files", len(st.slots))
+	m.stop, m.done = make(chan struct{}), make(chan struct{})
+	go m.sweeper(sweepInterval(uc))
 	return m, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -995,5 +996,49 @@ func TestOthersPendingSlot(t *testing.T) {
 	resp, body := do(t, "GET", mine.get, nil, 0, nil)
 	if resp.StatusCode != 200 || string(body) != "alice's" {
 		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+}
+
+func TestTLSListener(t *testing.T) {
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Listeners.HTTP = []conf.HTTPListener{{Address: "127.0.0.1:0", TLS: true}}
+	})
+	e.AddUser("alice", "pw-alice-1")
+	ue := &env{Env: e, t: t, alice: e.Login("alice", "pw-alice-1", "r")}
+	s := ue.slot("a.txt", 5, "text/plain")
+	if !strings.HasPrefix(s.put, "https://127.0.0.1:") {
+		t.Fatalf("URL %s", s.put)
+	}
+	tc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed
+	req, _ := http.NewRequest("PUT", s.put, strings.NewReader("hello"))
+	req.Header.Set("Authorization", s.auth)
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := tc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	wantStatus(t, "PUT over TLS", resp, 201)
+	resp, err = tc.Get(s.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hello" {
+		t.Fatalf("GET over TLS: %d %q", resp.StatusCode, b)
+	}
+}
+
+func TestDefaultBaseURLOnEveryInterface(t *testing.T) {
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Listeners.HTTP = []conf.HTTPListener{{Address: ":0"}}
+	})
+	e.AddUser("alice", "pw-alice-1")
+	ue := &env{Env: e, t: t, alice: e.Login("alice", "pw-alice-1", "r")}
+	s := ue.slot("a.txt", 5, "text/plain")
+	port := strconv.Itoa(e.Srv.HTTPAddrs()[0].(*net.TCPAddr).Port)
+	if !strings.HasPrefix(s.put, "http://localhost:"+port+"/upload/") {
+		t.Fatalf("URL %s", s.put)
 	}
 }
