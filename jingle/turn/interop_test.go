@@ -40,7 +40,6 @@ func runUclient(t *testing.T, bin string, port int, args ...string) (string, err
 	return string(out), err
 }
 
-
 func TestInteropCoturnClient(t *testing.T) {
 	bin := uclient(t)
 	user := "alice@example.org"

@@ -72,7 +72,7 @@ func TestMayReach(t *testing.T) {
 		port int
 		ok   bool
 	}{
-		{"8.8.8.8", 3478, true},     // someone else's TURN port is fine
+		{"8.8.8.8", 3478, true},      // someone else's TURN port is fine
 		{"203.0.113.5", 50000, true}, // another allocation on this server
 		{"203.0.113.5", 50001, false},
 		{"203.0.113.5", 22, false},

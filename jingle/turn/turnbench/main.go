@@ -374,7 +374,6 @@ func selfCPU() float64 {
 	return u + s
 }
 
-
 func runLoad() {
 	fmt.Printf("turnbench: %d calls, %d packets/s of %d bytes each way, GOMAXPROCS %d, %d CPUs\n",
 		*calls, *rate, *size, runtime.GOMAXPROCS(0), runtime.NumCPU())
