@@ -258,7 +258,7 @@ func (m *Module) exportV1(ctx context.Context, owner string) {
 		cur, err := m.private.Get(ctx, owner, NSLegacyBookmarks)
 		if err == nil || errors.Is(err, storage.ErrNotFound) {
 			l, _ := parseLegacy(cur)
-			if !sameSet(l.confs, confs) || cur == nil {
+			if !sameSet(l.confs, confs) || (cur == nil && len(confs) > 0) {
 				l.confs = confs
 				m.putPrivate(ctx, owner, l.xml())
 			}
