@@ -186,8 +186,12 @@ type caps struct {
 	features []string
 }
 
+// syncNode is a node every test client wants (notify): its last item
+// arriving tells the test that the server knows the client's caps.
+const syncNode = "urn:example:sync"
+
 func notify(name string, nodes ...string) caps {
-	fs := []string{"http://jabber.org/protocol/caps", "http://jabber.org/protocol/disco#info"}
+	fs := []string{"http://jabber.org/protocol/caps", "http://jabber.org/protocol/disco#info", syncNode + "+notify"}
 	for _, n := range nodes {
 		fs = append(fs, n, n+"+notify")
 	}
@@ -225,9 +229,11 @@ func answerDisco(t *testing.T, c *client.Client, q *wire.Stanza, answer caps) {
 }
 
 // online sends initial presence with caps and, when the server asks,
-// answers its disco#info query truthfully.
+// answers its disco#info query truthfully. It returns once the server knows
+// the caps: the last item of the account's own sync node has arrived.
 func online(t *testing.T, c *client.Client, cp caps, expectQuery bool) {
 	t.Helper()
+	publish(t, c, syncNode, "", "<sync xmlns='"+syncNode+"'/>")
 	if err := c.Send("<presence>" + cp.element() + "</presence>"); err != nil {
 		t.Fatal(err)
 	}
@@ -235,6 +241,7 @@ func online(t *testing.T, c *client.Client, cp caps, expectQuery bool) {
 		q := expect(t, c, "the caps query", discoQuery(cp.ver()))
 		answerDisco(t, c, q, cp)
 	}
+	expect(t, c, "the sync node's last item", event(syncNode))
 }
 
 // env is a server with users.
