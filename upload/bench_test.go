@@ -1,6 +1,7 @@
 package upload_test
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -44,10 +45,12 @@ func (l *loop) Read(p []byte) (int, error) {
 
 // BenchmarkTransfer measures a 256 MiB upload (PUT, which ends with fsync)
 // and download (GET) over loopback HTTP against cp of the same file on the
-// same file system (plain, and followed by sync of the copy). Sub-benchmarks
-// put and get report x-cp and x-cp+sync: their speed as a fraction of
-// cp's (1 = as fast as cp). Run with -benchtime=5x or so: each PUT
-// keeps its 256 MiB until the benchmark ends.
+// same file system, plain and followed by sync of the copy. Every
+// iteration runs each operation once, in turn, and keeps every copy and
+// upload (the page cache fills alike for all), so a noisy machine affects
+// them alike. The uploads and downloads run with the Go client in this
+// process and with curl; "/cp" metrics are speed as a fraction of cp's
+// (1 = as fast), "/cp+sync" of cp followed by sync. Use -benchtime=5x.
 func BenchmarkTransfer(b *testing.B) {
 	e := start(b, func(c *upload.Config) { c.MaxFileSize = 1 << 30; c.Quota = 0 })
 	dir := filepath.Dir(string(e.cfg.Dir))
@@ -60,47 +63,36 @@ func BenchmarkTransfer(b *testing.B) {
 		b.Fatal(err)
 	}
 	f.Close()
-	var cpTime, cpSyncTime time.Duration
-	cp := func(b *testing.B, sync bool) time.Duration {
-		b.SetBytes(benchSize)
-		for i := 0; i < b.N; i++ {
-			dst := filepath.Join(dir, "cp-dst")
-			if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
-				b.Fatalf("cp: %v %s", err, out)
-			}
-			if sync {
-				if out, err := exec.Command("sync", dst).CombinedOutput(); err != nil {
-					b.Fatalf("sync: %v %s", err, out)
-				}
-			}
-			b.StopTimer()
-			os.Remove(dst)
-			b.StartTimer()
-		}
-		return b.Elapsed() / time.Duration(b.N)
-	}
-	b.Run("cp", func(b *testing.B) { cpTime = cp(b, false) })
-	b.Run("cp+sync", func(b *testing.B) { cpSyncTime = cp(b, true) })
-	report := func(b *testing.B) {
-		op := b.Elapsed() / time.Duration(b.N)
-		if cpTime > 0 {
-			b.ReportMetric(float64(cpTime)/float64(op), "x-cp")
-		}
-		if cpSyncTime > 0 {
-			b.ReportMetric(float64(cpSyncTime)/float64(op), "x-cp+sync")
+	_, haveCurl := exec.LookPath("curl")
+	run := func(name string, args ...string) {
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v %s", name, err, out)
 		}
 	}
-	var last slot
-	b.Run("put", func(b *testing.B) {
-		b.SetBytes(benchSize)
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			s := e.slot("bench.bin", benchSize, "application/octet-stream")
+	curl := func(args ...string) {
+		run("curl", append([]string{"-sS", "-f", "-o", "/dev/null"}, args...)...)
+	}
+	ops := []string{"cp", "cp+sync", "put", "get", "put-curl", "get-curl"}
+	total := map[string]time.Duration{}
+	timed := func(op string, fn func()) {
+		t0 := time.Now()
+		fn()
+		total[op] += time.Since(t0)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timed("cp", func() { run("cp", src, filepath.Join(dir, fmt.Sprintf("cp-%d", i))) })
+		timed("cp+sync", func() {
+			dst := filepath.Join(dir, fmt.Sprintf("cps-%d", i))
+			run("cp", src, dst)
+			run("sync", dst)
+		})
+		s := e.slot("bench.bin", benchSize, "application/octet-stream")
+		timed("put", func() {
 			req, _ := http.NewRequest("PUT", s.put, io.NopCloser(newLoop(benchSize)))
 			req.ContentLength = benchSize
 			req.Header.Set("Authorization", s.auth)
 			req.Header.Set("Content-Type", "application/octet-stream")
-			b.StartTimer()
 			resp, err := httpc.Do(req)
 			if err != nil {
 				b.Fatal(err)
@@ -109,44 +101,9 @@ func BenchmarkTransfer(b *testing.B) {
 			if resp.StatusCode != 201 {
 				b.Fatalf("PUT: %d", resp.StatusCode)
 			}
-			last = s
-		}
-		report(b)
-	})
-	curl := func(b *testing.B, args ...string) {
-		b.Helper()
-		out, err := exec.Command("curl", append([]string{"-sS", "-f", "-o", "/dev/null", "-w", "%{http_code}"}, args...)...).CombinedOutput()
-		if err != nil {
-			b.Fatalf("curl: %v %s", err, out)
-		}
-	}
-	if _, err := exec.LookPath("curl"); err == nil {
-		b.Run("put-curl", func(b *testing.B) {
-			b.SetBytes(benchSize)
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				s := e.slot("bench.bin", benchSize, "application/octet-stream")
-				b.StartTimer()
-				curl(b, "-T", src, "-H", "Authorization: "+s.auth, "-H", "Content-Type: application/octet-stream", s.put)
-				last = s
-			}
-			report(b)
 		})
-		b.Run("get-curl", func(b *testing.B) {
-			b.SetBytes(benchSize)
-			for i := 0; i < b.N; i++ {
-				curl(b, last.get)
-			}
-			report(b)
-		})
-	}
-	if last.get == "" {
-		b.Skip("no file uploaded")
-	}
-	b.Run("get", func(b *testing.B) {
-		b.SetBytes(benchSize)
-		for i := 0; i < b.N; i++ {
-			resp, err := httpc.Get(last.get)
+		timed("get", func() {
+			resp, err := httpc.Get(s.get)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -155,7 +112,27 @@ func BenchmarkTransfer(b *testing.B) {
 			if err != nil || n != benchSize {
 				b.Fatalf("GET: %d bytes, %v", n, err)
 			}
+		})
+		if haveCurl != nil {
+			continue
 		}
-		report(b)
-	})
+		s = e.slot("bench.bin", benchSize, "application/octet-stream")
+		timed("put-curl", func() {
+			curl("-T", src, "-H", "Authorization: "+s.auth, "-H", "Content-Type: application/octet-stream", s.put)
+		})
+		timed("get-curl", func() { curl(s.get) })
+	}
+	b.StopTimer()
+	mbs := func(op string) float64 { return float64(b.N) * benchSize / total[op].Seconds() / 1e6 }
+	for _, op := range ops {
+		if total[op] == 0 {
+			continue
+		}
+		b.ReportMetric(mbs(op), op+"-MB/s")
+		if op != "cp" && op != "cp+sync" {
+			b.ReportMetric(mbs(op)/mbs("cp"), op+"/cp")
+			b.ReportMetric(mbs(op)/mbs("cp+sync"), op+"/cp+sync")
+		}
+	}
+	b.ReportMetric(0, "ns/op")
 }
