@@ -424,7 +424,8 @@ type appServer struct {
 	r      *router.Router
 	mu     sync.Mutex
 	got    []*wire.Stanza
-	answer string // "" = result; else the error's inner XML
+	at     []time.Time // when each arrived
+	answer string      // "" = result; else the error's inner XML
 	ch     chan struct{}
 }
 
@@ -439,6 +440,7 @@ func newAppServer(w *world, domain string) *appServer {
 		cp.Raw = append([]byte(nil), st.Raw...)
 		a.mu.Lock()
 		a.got = append(a.got, &cp)
+		a.at = append(a.at, time.Now())
 		answer := a.answer
 		a.mu.Unlock()
 		raw := "<iq type='result' id='" + st.ID + "' from='" + c.To.String() + "' to='" + c.From.String() + "'/>"
@@ -594,18 +596,21 @@ func TestIncludeBodyAndThrottle(t *testing.T) {
 	for i, b := range []string{"one", "two", "three"} {
 		_ = alice.Send(chat(bobJID, "m"+string(rune('0'+i)), b))
 	}
-	sync2(t, alice)
-	got := app.wait(t, 1) // the first goes out, the others wait
+	got := app.wait(t, 2) // the first at once, one summing up the others when the throttle ends
 	if _, sum, opts := summary(t, got[0]); sum["message-count"] != "1" || sum["last-message-body"] != "one" || len(opts) != 0 {
 		t.Errorf("first: %v %v", sum, opts)
 	}
 	if bytes.Contains(got[0].Raw, []byte("publish-options")) {
 		t.Errorf("publish-options without a form: %s", got[0].Raw)
 	}
-	time.Sleep(700 * time.Millisecond)
-	got = app.wait(t, 2) // one summing up the other two
 	if _, sum, _ := summary(t, got[1]); sum["message-count"] != "3" || sum["last-message-body"] != "three" {
 		t.Errorf("held: %v", sum)
+	}
+	app.mu.Lock()
+	gap := app.at[1].Sub(app.at[0])
+	app.mu.Unlock()
+	if gap < 600*time.Millisecond {
+		t.Errorf("the held notification came %v after the first, within the throttle time", gap)
 	}
 	// Calls are not held back.
 	_ = alice.Send(propose(bobJID, "c1"))

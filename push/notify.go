@@ -51,6 +51,10 @@ type notice struct {
 func (m *Module) notify(reg storage.PushRegistration, ev event) {
 	k := keyOf(reg)
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
 	devs := m.devs[reg.Owner]
 	if devs == nil {
 		devs = map[regKey]*device{}

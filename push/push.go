@@ -32,6 +32,9 @@ const (
 // maxInFlight bounds the notifications waiting for an app server's answer.
 const maxInFlight = 256
 
+// maxNode bounds a registration's node.
+const maxNode = 1024
+
 // Module is XEP-0357 on the user's server: registrations (enable,
 // disable) and the notifications published to app servers.
 type Module struct {
@@ -42,8 +45,9 @@ type Module struct {
 	app   *AppServer
 	sem   chan struct{}
 
-	mu   sync.Mutex
-	devs map[string]map[regKey]*device // owner → devices notified since they went away
+	mu     sync.Mutex
+	devs   map[string]map[regKey]*device // owner → devices notified since they went away
+	closed bool
 
 	smu sync.Mutex // creates session states
 
@@ -81,6 +85,22 @@ func New(r *router.Router, store storage.PushRegistrations, log *slog.Logger, cf
 	}
 	r.OnBound(m.bound)
 	return m, nil
+}
+
+// Close drops the notifications the throttle holds (at shutdown); later
+// messages are no longer notified.
+func (m *Module) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	for _, devs := range m.devs {
+		for _, d := range devs {
+			if d.timer != nil {
+				d.timer.Stop()
+			}
+		}
+	}
+	clear(m.devs)
 }
 
 // AppServer returns the built-in app server (nil when it is off).
@@ -170,8 +190,8 @@ func (m *Module) enable(c *router.Context, service, node string, x *xForm) {
 		c.Error("modify", "bad-request", "The jid attribute must be the app server's JID")
 		return
 	}
-	if node == "" {
-		c.Error("modify", "bad-request", "The node attribute is required")
+	if node == "" || len(node) > maxNode {
+		c.Error("modify", "bad-request", "The node attribute is required (at most 1024 bytes)")
 		return
 	}
 	var form []byte

@@ -6,9 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/xml"
+	"log/slog"
 	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -258,5 +260,25 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want it to mention %q", err, want)
 		}
+	}
+}
+
+func TestCloseStopsHeldNotifications(t *testing.T) {
+	m := &Module{cfg: Config{Throttle: time.Hour}, sem: make(chan struct{}, 1), devs: map[string]map[regKey]*device{}, log: slog.New(slog.DiscardHandler)}
+	reg := storage.PushRegistration{ID: 1, Owner: "bob@example.org", Service: "push.example.org", Node: "n"}
+	m.sem <- struct{}{} // nothing may be spawned: the first notification is dropped here
+	m.notify(reg, event{digest: 1})
+	m.notify(reg, event{digest: 2}) // held by the throttle
+	d := m.devs[reg.Owner][keyOf(reg)]
+	if d == nil || d.count != 2 || d.timer == nil {
+		t.Fatalf("device state %+v", d)
+	}
+	m.Close()
+	if d.timer.Stop() {
+		t.Error("Close left the held notification's timer running")
+	}
+	m.notify(reg, event{digest: 3})
+	if len(m.devs) != 0 {
+		t.Error("notified after Close")
 	}
 }
