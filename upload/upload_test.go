@@ -629,7 +629,7 @@ func TestOtherHostsUsers(t *testing.T) {
 }
 
 func TestPutRefusals(t *testing.T) {
-	e := start(t, func(c *upload.Config) { c.PutExpiry = 2 * time.Second })
+	e := start(t, func(c *upload.Config) { c.PutExpiry = 3 * time.Second })
 	data := []byte("0123456789")
 	begin := time.Now()
 
@@ -693,8 +693,8 @@ func TestPutRefusals(t *testing.T) {
 		t.Fatalf("served as %q", resp.Header.Get("Content-Type"))
 	}
 
-	// Expired PUT URL (valid for 2-3 s).
-	time.Sleep(time.Until(begin.Add(3100 * time.Millisecond)))
+	// Expired PUT URL (valid for 3-4 s).
+	time.Sleep(time.Until(begin.Add(4100 * time.Millisecond)))
 	wantStatus(t, "PUT after expiry", other.upload(t, data, "text/plain"), http.StatusForbidden)
 	resp, _ = do(t, "GET", other.get, nil, 0, nil)
 	wantStatus(t, "GET of an expired slot", resp, 404)
@@ -819,8 +819,10 @@ func TestExpiryAndSweeper(t *testing.T) {
 	wantStatus(t, "PUT", s.upload(t, data, "text/plain"), 201)
 	resp, _ := do(t, "GET", s.get, nil, 0, nil)
 	wantStatus(t, "GET", resp, 200)
-	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=1") && !strings.Contains(cc, "max-age=2") {
+	if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, "public, max-age=") || !strings.HasSuffix(cc, ", immutable") {
 		t.Errorf("Cache-Control %q", cc)
+	} else if age, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(cc, "public, max-age="), ", immutable")); age > 2 {
+		t.Errorf("max-age %d beyond the file's life", age)
 	}
 	dir := string(e.cfg.Dir)
 	if n := countFiles(t, dir); n != 3 { // a.txt data + meta, b.txt meta
