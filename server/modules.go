@@ -101,15 +101,20 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	if cfg.ModuleEnabled("carbons") {
 		carbons.New(r)
 	}
+	var pm *private.Module
 	if cfg.ModuleEnabled("private") {
-		private.New(r, s.Store.Private(), log, private.Options{MaxSize: int(cfg.Module("private").(*private.Config).MaxSize)})
+		pm = private.New(r, s.Store.Private(), log, private.Options{MaxSize: int(cfg.Module("private").(*private.Config).MaxSize)})
 	}
 	if cfg.ModuleEnabled("pep") {
 		po := cfg.Module("pep").(*pep.Config).Options()
-		if cfg.ModuleEnabled("private") {
+		if pm != nil {
 			po.Private = s.Store.Private() // XEP-0402 #compat with XEP-0049 bookmarks
 		}
-		pep.New(r, s.Store.PubSub(), s.Store.Roster(), log, po)
+		pepMod := pep.New(r, s.Store.PubSub(), s.Store.Roster(), log, po)
+		if pm != nil {
+			// Bookmarks set through private XML storage reach the PEP node at once.
+			pm.Handle(private.NSBookmarks, pepMod)
+		}
 	}
 	if cfg.ModuleEnabled("push") { // before offline: its OnOffline hook only looks
 		p, err := push.New(r, s.Store.PushRegistrations(), log, cfg.Module("push").(*push.Config), cfg.Hosts)
@@ -117,7 +122,9 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 			return nil, err
 		}
 		if p.AppServer() != nil {
-			d.AddItem(func(domain string) disco.Item { return disco.Item{JID: push.Domain(domain), Name: "Push notifications"} })
+			d.AddItem(func(domain string) disco.Item {
+				return disco.Item{JID: push.Domain(domain), Name: "Push notifications"}
+			})
 		}
 		opts.OnHibernated = p.ChainHibernated(opts.OnHibernated)
 	}
