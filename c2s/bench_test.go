@@ -62,7 +62,14 @@ func (everyone) Exists(context.Context, string) bool { return true }
 // BenchmarkRouteMessage measures one chat message from a sender's socket
 // bytes to the recipient's outbound queue and writer: read and split,
 // check and stamp, route to a full JID, queue, write.
-func BenchmarkRouteMessage(b *testing.B) {
+func BenchmarkRouteMessage(b *testing.B) { benchRoute(b, false) }
+
+// BenchmarkRouteMessageSM is the same with XEP-0198 on for both sessions:
+// alice's stanzas are counted, bob keeps what he is sent until he acks
+// (every 100 messages here, as a client would).
+func BenchmarkRouteMessageSM(b *testing.B) { benchRoute(b, true) }
+
+func benchRoute(b *testing.B, sm bool) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := router.New(log, func(d string) bool { return d == "localhost" }, everyone{})
 	srv := New(Options{Log: log, Router: r, OutboundQueue: 1 << 20})
@@ -76,6 +83,9 @@ func BenchmarkRouteMessage(b *testing.B) {
 	}
 	alice := mk("alice", "laptop", msg)
 	bob := mk("bob", "phone", []byte(" "))
+	if sm {
+		alice.sm.enabled, bob.sm.enabled = true, true
+	}
 	alice.t.(*memTransport).head = []byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
 	rd := wire.NewReader(alice.in, 1<<16)
 	if _, err := rd.Header(); err != nil {
@@ -91,6 +101,14 @@ func BenchmarkRouteMessage(b *testing.B) {
 		}
 		if err := alice.handle(ctx, st); err != nil {
 			b.Fatal(err)
+		}
+		if sm && i%100 == 99 {
+			bob.mu.Lock()
+			err := bob.ackLocked(bob.sm.acked + uint32(len(bob.sm.unacked)))
+			bob.mu.Unlock()
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	b.StopTimer()
