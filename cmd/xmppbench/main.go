@@ -62,7 +62,7 @@ func main() {
 	flag.StringVar(&o.password, "password", "benchpass", "password of every user")
 	flag.StringVar(&o.mode, "mode", "starttls", "starttls | tls | plain")
 	flag.StringVar(&o.mech, "mechanism", "SCRAM-SHA-256", "SASL mechanism")
-	flag.StringVar(&o.scenario, "scenario", "idle", "idle | chat")
+	flag.StringVar(&o.scenario, "scenario", "idle", "idle | chat | hibernate")
 	flag.IntVar(&o.n, "n", 1000, "sessions")
 	flag.IntVar(&o.first, "first", 1, "index of the first user")
 	flag.IntVar(&o.concurrency, "concurrency", 64, "logins in flight at once")
@@ -194,6 +194,19 @@ func run(o options) (*summary, error) {
 		time.Sleep(o.hold)
 	case "chat":
 		chat(o, ok, sum)
+	case "hibernate":
+		// Every session turns on XEP-0198 resumption, then its network
+		// goes away without a close: the server keeps them all hibernated.
+		for _, c := range ok {
+			if _, err := c.EnableSM(30*time.Second, true); err != nil {
+				return nil, err
+			}
+		}
+		for _, c := range ok {
+			_ = c.Abort()
+		}
+		ok = nil
+		time.Sleep(o.hold)
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", o.scenario)
 	}
