@@ -211,8 +211,8 @@ func run(o options) (*summary, error) {
 		return nil, fmt.Errorf("unknown scenario %q", o.scenario)
 	}
 	sum.RSSAfterKiB = rssKiB(o.pid)
-	if o.pid != 0 && len(ok) > 0 {
-		sum.RSSPerSessKiB = float64(sum.RSSAfterKiB-sum.RSSBeforeKiB) / float64(len(ok))
+	if o.pid != 0 && sum.Sessions > 0 {
+		sum.RSSPerSessKiB = float64(sum.RSSAfterKiB-sum.RSSBeforeKiB) / float64(sum.Sessions)
 	}
 	return sum, nil
 }
