@@ -79,8 +79,14 @@ func appendAddrs(b []byte, from, to string) []byte {
 }
 
 // sendTo delivers server-made bytes back toward j: straight to the origin
-// session when that is where j lives, else through the registry.
+// session when that is where j lives, else through the registry. An answer
+// to one of the server's own queries (Query) goes to the query instead.
 func (r *Router) sendTo(c *Context, j jid.JID, raw []byte) {
+	if c.Stanza.Kind == wire.KindIQ && r.waiting(c.Stanza.ID) {
+		if st, err := wire.ParseElement(raw, wire.NSClient); err == nil && r.answer(st) {
+			return
+		}
+	}
 	if c.Origin != nil && c.Origin.JID().Equal(j) {
 		c.Origin.Send(raw)
 		return

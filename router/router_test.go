@@ -194,3 +194,17 @@ func TestServiceAndQuery(t *testing.T) {
 		t.Fatalf("answer %v", ans)
 	}
 }
+
+func TestQueryGetsRouterErrors(t *testing.T) {
+	r, _, _, _, _ := world(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// A query to a remote domain is answered by the router itself.
+	ans, err := r.Query(ctx, jid.MustParse("alice@localhost"), jid.MustParse("push.remote.example"), "set", []byte("<pubsub xmlns='http://jabber.org/protocol/pubsub'/>"))
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if ans.Type != "error" || !strings.Contains(string(ans.Raw), "remote-server-not-found") {
+		t.Fatalf("got %s", ans.Raw)
+	}
+}

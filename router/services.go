@@ -94,3 +94,14 @@ func (r *Router) answer(st *wire.Stanza) bool {
 	}
 	return ok
 }
+
+// waiting reports whether a Query waits for an answer with this id.
+func (r *Router) waiting(id string) bool {
+	if len(id) < 2 || id[:2] != "q-" {
+		return false
+	}
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	_, ok := r.pending[id]
+	return ok
+}

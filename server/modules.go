@@ -127,18 +127,27 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 			})
 		}
 		opts.OnHibernated = p.ChainHibernated(opts.OnHibernated)
+		s.onShutdown(p.Close)
 	}
-	// [upload]
-	if _, err := upload.Register(cfg, r, d, s, log); err != nil {
+	up, err := upload.Register(cfg, r, d, s, log)
+	if err != nil {
 		return nil, err
+	}
+	if up != nil {
+		s.onShutdown(up.Close)
 	}
 	// turn: embedded STUN/TURN and XEP-0215 (jingle/turn); turn.Lookup(r) finds it.
-	if _, err := turn.Register(cfg, r, s.Certs, log); err != nil {
+	tm, err := turn.Register(cfg, r, s.Certs, log)
+	if err != nil {
 		return nil, err
+	}
+	if tm != nil {
+		s.onShutdown(func() { _ = tm.Close() })
 	}
 
 	if cfg.ModuleEnabled("calls") {
 		s.Calls = calls.New(r, s.Store.Calls(), log, cfg.Module("calls").(*calls.Config).Options())
+		s.onShutdown(s.Calls.Close)
 	}
 
 	if cfg.ModuleEnabled("offline") {

@@ -40,6 +40,7 @@ type Server struct {
 	Calls  *calls.Module // nil when the calls module is off
 
 	httpRoutes []httpRoute // added by modules (HandleHTTP) before Start
+	closers    []func()    // modules' background work, stopped at Shutdown
 
 	mu        sync.Mutex
 	c2sAddrs  []net.Addr
@@ -52,6 +53,10 @@ type httpRoute struct {
 	pattern string
 	h       http.Handler
 }
+
+// onShutdown registers a module's stop function (sweepers, tickers,
+// listeners of its own), run by Shutdown after the streams are closed.
+func (s *Server) onShutdown(f func()) { s.closers = append(s.closers, f) }
 
 // HandleHTTP mounts a module's handler (file upload, BOSH, metrics …) on
 // every HTTP listener. Call it while registering modules, before Start.
@@ -294,6 +299,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, h := range hs {
 		_ = h.Shutdown(ctx)
 	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
 	if cerr := s.Store.Close(); err == nil {
 		err = cerr
 	}
