@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/stun/v3"
 )
 
 // bucket is a token bucket of bytes: rate bytes/s, burst one second's worth.
@@ -72,8 +74,10 @@ func (u *user) live(now time.Time) int {
 
 // relayConn is an allocation's relay socket. It counts what passes, applies
 // the bandwidth limits, lets in only packets from peers the allocation has a
-// permission for, and sends to the server's own relay address only where a
-// live allocation listens.
+// permission or channel for, and sends to the server's own relay address
+// only where a live allocation listens. Packets between two allocations of
+// this server skip the kernel: the sender's WriteTo hands them to the
+// receiving allocation's client directly (deliver), as its relay loop would.
 type relayConn struct {
 	*net.UDPConn
 	s    *Server
@@ -81,18 +85,32 @@ type relayConn struct {
 
 	out, in *bucket              // per allocation: to peers, from peers
 	u       atomic.Pointer[user] // set when the allocation is created
+	client  atomic.Pointer[clientPath]
 
 	pmu   sync.RWMutex
-	perms map[netip.Addr]int // peer IP → permissions (see Server.permission)
+	perms map[netip.Addr]int        // peer IP → permission (Server.permission)
+	chans map[netip.AddrPort]uint16 // peer → channel number (Server.channel)
 
 	closeOnce sync.Once
+	closeErr  error
 }
 
-func (c *relayConn) permitted(ip netip.Addr) bool {
+// clientPath is how to reach an allocation's client.
+type clientPath struct {
+	addr  net.Addr
+	write func(b []byte, to net.Addr) error
+}
+
+// admits reports whether packets from peer reach the client, and the
+// channel bound to it (0: none, send a Data indication).
+func (c *relayConn) admits(peer netip.AddrPort) (ch uint16, ok bool) {
 	c.pmu.RLock()
-	_, ok := c.perms[ip]
-	c.pmu.RUnlock()
-	return ok
+	defer c.pmu.RUnlock()
+	if ch, ok := c.chans[peer]; ok {
+		return ch, true
+	}
+	_, ok = c.perms[peer.Addr()]
+	return 0, ok
 }
 
 // ReadFrom returns the next packet from a permitted peer within the limits.
@@ -102,20 +120,28 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil {
 			return n, nil, err
 		}
-		ip := ap.Addr().Unmap()
-		if !c.permitted(ip) {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if _, ok := c.admits(ap); !ok {
 			c.s.stats.unpermitted.Add(1)
 			continue
 		}
-		now := time.Now()
-		if !c.in.take(n, now) || !c.userTake(n, now, false) {
-			c.s.stats.droppedFromPeers.Add(1)
+		if !c.takeIn(n) {
 			continue
 		}
-		c.s.stats.bytesFromPeers.Add(uint64(n))
-		c.s.stats.packetsFromPeers.Add(1)
-		return n, &net.UDPAddr{IP: ip.AsSlice(), Port: int(ap.Port())}, nil
+		return n, &net.UDPAddr{IP: ap.Addr().AsSlice(), Port: int(ap.Port())}, nil
 	}
+}
+
+// takeIn applies the inbound limits to n bytes and counts them.
+func (c *relayConn) takeIn(n int) bool {
+	now := time.Now()
+	if !c.in.take(n, now) || !c.userTake(n, now, false) {
+		c.s.stats.droppedFromPeers.Add(1)
+		return false
+	}
+	c.s.stats.bytesFromPeers.Add(uint64(n))
+	c.s.stats.packetsFromPeers.Add(1)
+	return true
 }
 
 func (c *relayConn) userTake(n int, now time.Time, out bool) bool {
@@ -151,6 +177,12 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	// sees it counted.
 	c.s.stats.bytesToPeers.Add(uint64(len(p)))
 	c.s.stats.packetsToPeers.Add(1)
+	if ip == c.s.opts.RelayAddress {
+		if peer := c.s.relay(ua.Port); peer != nil && peer != c {
+			peer.deliver(p, netip.AddrPortFrom(ip, uint16(c.port)))
+			return len(p), nil
+		}
+	}
 	n, err := c.UDPConn.WriteToUDPAddrPort(p, netip.AddrPortFrom(ip, uint16(ua.Port)))
 	if err != nil {
 		c.s.stats.bytesToPeers.Add(^uint64(len(p) - 1))
@@ -160,7 +192,49 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return n, err
 }
 
-// Close closes the socket and forgets the relay port.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// deliver gives p, sent by the relay address from of another allocation
+// here, to this allocation's client: ChannelData when a channel is bound to
+// from, else a Data indication when a permission exists.
+func (c *relayConn) deliver(p []byte, from netip.AddrPort) {
+	cp := c.client.Load()
+	ch, ok := c.admits(from)
+	if cp == nil || !ok {
+		c.s.stats.unpermitted.Add(1)
+		return
+	}
+	if !c.takeIn(len(p)) {
+		return
+	}
+	if ch == 0 {
+		m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodData, stun.ClassIndication),
+			peerAddress(from), stun.RawAttribute{Type: stun.AttrData, Value: p})
+		if err == nil {
+			_ = cp.write(m.Raw, cp.addr)
+		}
+		return
+	}
+	bp := framePool.Get().(*[]byte)
+	b := append((*bp)[:0], byte(ch>>8), byte(ch), byte(len(p)>>8), byte(len(p)))
+	b = append(b, p...)
+	for len(b)%4 != 0 { // padded, as RFC 5766 §11.5 asks over TCP (harmless over UDP)
+		b = append(b, 0)
+	}
+	_ = cp.write(b, cp.addr)
+	*bp = b
+	framePool.Put(bp)
+}
+
+type peerAddress netip.AddrPort
+
+func (a peerAddress) AddTo(m *stun.Message) error {
+	ap := netip.AddrPort(a)
+	return stun.XORMappedAddress{IP: ap.Addr().AsSlice(), Port: int(ap.Port())}.AddToAs(m, stun.AttrXORPeerAddress)
+}
+
+// Close closes the socket and forgets the relay port; closing again is a
+// no-op (pion and Server.Close may both close it).
 func (c *relayConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.s.rmu.Lock()
@@ -168,8 +242,9 @@ func (c *relayConn) Close() error {
 			delete(c.s.relays, c.port)
 		}
 		c.s.rmu.Unlock()
+		c.closeErr = c.UDPConn.Close()
 	})
-	return c.UDPConn.Close()
+	return c.closeErr
 }
 
 // relayGen hands out relay sockets in the configured port range.
@@ -192,7 +267,7 @@ func (g relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pac
 			return nil, nil, err
 		}
 		port = uc.LocalAddr().(*net.UDPAddr).Port
-		c := &relayConn{UDPConn: uc, s: s, port: port, perms: map[netip.Addr]int{},
+		c := &relayConn{UDPConn: uc, s: s, port: port, perms: map[netip.Addr]int{}, chans: map[netip.AddrPort]uint16{},
 			in: newBucket(s.opts.BandwidthPerAllocation), out: newBucket(s.opts.BandwidthPerAllocation)}
 		s.rmu.Lock()
 		s.relays[port] = c

@@ -129,7 +129,12 @@ func (l *screenedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &streamConn{Conn: c, s: l.s, br: bufio.NewReaderSize(c, 4096)}, nil
+	sc := &streamConn{Conn: c, s: l.s, br: bufio.NewReaderSize(c, 4096)}
+	key := streamKey(c.RemoteAddr(), c.LocalAddr())
+	l.s.smu.Lock()
+	l.s.streams[key] = sc
+	l.s.smu.Unlock()
+	return sc, nil
 }
 
 const (
@@ -173,6 +178,17 @@ func (c *streamConn) Read(p []byte) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// Close closes the connection and forgets it.
+func (c *streamConn) Close() error {
+	key := streamKey(c.RemoteAddr(), c.LocalAddr())
+	c.s.smu.Lock()
+	if c.s.streams[key] == c {
+		delete(c.s.streams, key)
+	}
+	c.s.smu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *streamConn) Write(b []byte) (int, error) {

@@ -98,6 +98,9 @@ type Server struct {
 	rmu    sync.RWMutex
 	relays map[int]*relayConn // live relay sockets by port
 
+	smu     sync.Mutex
+	streams map[string]*streamConn // live TCP/TLS clients (streamKey)
+
 	stats  counters
 	closed atomic.Bool
 }
@@ -129,7 +132,7 @@ func NewServer(o Options) (*Server, error) {
 	if o.UDPSockets <= 0 {
 		o.UDPSockets = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{opts: o, log: o.Log, users: map[string]*user{}, relays: map[int]*relayConn{}, listenPorts: map[int]bool{}}
+	s := &Server{opts: o, log: o.Log, users: map[string]*user{}, relays: map[int]*relayConn{}, streams: map[string]*streamConn{}, listenPorts: map[int]bool{}}
 	own := ownAddrs(o.RelayAddress)
 	s.relayBind = o.RelayBind
 	if !s.relayBind.IsValid() {
@@ -168,6 +171,12 @@ func NewServer(o Options) (*Server, error) {
 			},
 			OnPermissionDeleted: func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
 				s.permission(relay, peer, -1)
+			},
+			OnChannelCreated: func(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
+				s.channel(relay, peer, ch)
+			},
+			OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, _ uint16) {
+				s.channel(relay, peer, 0)
 			},
 		},
 	}
@@ -377,7 +386,7 @@ func (s *Server) userLocked(name string) *user {
 	return u
 }
 
-func (s *Server) allocationCreated(src, _ net.Addr, proto, username, _ string, relay net.Addr, _ int) {
+func (s *Server) allocationCreated(src, dst net.Addr, proto, username, _ string, relay net.Addr, _ int) {
 	_, name, _ := ParseUsername(username)
 	port := addrPort(relay).Port()
 	s.mu.Lock()
@@ -389,6 +398,9 @@ func (s *Server) allocationCreated(src, _ net.Addr, proto, username, _ string, r
 	s.mu.Unlock()
 	if rc := s.relay(int(port)); rc != nil {
 		rc.u.Store(u)
+		if cp := s.pathTo(src, dst); cp != nil {
+			rc.client.Store(cp)
+		}
 	}
 	s.stats.allocations.Add(1)
 	s.stats.allocationsTotal.Add(1)
@@ -428,6 +440,44 @@ func (s *Server) permission(relay net.Addr, peer net.IP, delta int) {
 	}
 	rc.pmu.Unlock()
 }
+
+// channel tracks the channels bound on an allocation (ch 0: unbound).
+func (s *Server) channel(relay, peer net.Addr, ch uint16) {
+	rc := s.relay(int(addrPort(relay).Port()))
+	if rc == nil {
+		return
+	}
+	ap := addrPort(peer)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	rc.pmu.Lock()
+	if ch == 0 {
+		delete(rc.chans, ap)
+	} else {
+		rc.chans[ap] = ch
+	}
+	rc.pmu.Unlock()
+}
+
+// pathTo returns how to write to the client at src, which reached the
+// listener at dst: the UDP socket, or its TCP/TLS connection.
+func (s *Server) pathTo(src, dst net.Addr) *clientPath {
+	if _, ok := dst.(*net.TCPAddr); ok {
+		s.smu.Lock()
+		sc := s.streams[streamKey(src, dst)]
+		s.smu.Unlock()
+		if sc == nil {
+			return nil
+		}
+		return &clientPath{addr: src, write: func(b []byte, _ net.Addr) error { _, err := sc.Write(b); return err }}
+	}
+	if len(s.udp) == 0 {
+		return nil
+	}
+	uc := s.udp[0] // any socket sharing the port sends from the same address
+	return &clientPath{addr: src, write: func(b []byte, to net.Addr) error { _, err := uc.WriteTo(b, to); return err }}
+}
+
+func streamKey(remote, local net.Addr) string { return remote.String() + "|" + local.String() }
 
 // permit is pion's PermissionHandler (CreatePermission, ChannelBind).
 func (s *Server) permit(client net.Addr, peer net.IP) bool {

@@ -3,6 +3,7 @@ package turn
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -360,3 +361,90 @@ func TestSecretFile(t *testing.T) {
 		t.Errorf("mode %v", fi.Mode())
 	}
 }
+
+// Two allocations on this server relaying to each other (both parties of a
+// call forced to relay): one client on UDP, the other on TCP.
+func TestRelayToRelay(t *testing.T) {
+	s := startServer(t, nil)
+	u, p, _ := s.Credentials("alice@example.org", time.Hour)
+	a, err := client(t, s.UDPAddr(), nil, u, p).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bu, bp, _ := s.Credentials("bob@example.org", time.Hour)
+	bc := client(t, s.TCPAddr(), pionturn.NewSTUNConn(nc), bu, bp)
+	b, err := bc.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.CreatePermission(a.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for i := 0; i < 20; i++ { // data indications first, ChannelData once pion's clients bound channels
+		msg := fmt.Sprintf("a→b %d", i)
+		if _, err := a.WriteTo([]byte(msg), b.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := b.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != msg || from.String() != a.LocalAddr().String() {
+			t.Fatalf("b got %q from %v: %v", buf[:n], from, err)
+		}
+		msg = fmt.Sprintf("b→a %d", i)
+		if _, err := b.WriteTo([]byte(msg), a.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = a.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err = a.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != msg || from.String() != b.LocalAddr().String() {
+			t.Fatalf("a got %q from %v: %v", buf[:n], from, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st.PacketsToPeers != 40 || st.PacketsFromPeers != 40 || st.Unpermitted != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
+	bound := 0
+	for _, rc := range s.relays {
+		rc.pmu.RLock()
+		bound += len(rc.chans)
+		rc.pmu.RUnlock()
+	}
+	if bound != 2 {
+		t.Errorf("%d channels bound, want one per allocation", bound)
+	}
+}
+
+// Without a permission of its own, an allocation hears nothing from
+// another allocation of this server.
+func TestRelayToRelayNeedsPermission(t *testing.T) {
+	s := startServer(t, nil)
+	u, p, _ := s.Credentials("alice@example.org", time.Hour)
+	a, err := client(t, s.UDPAddr(), nil, u, p).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := client(t, s.UDPAddr(), nil, u, p).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.WriteTo([]byte("hello"), b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := b.ReadFrom(buf1500()); err == nil {
+		t.Fatalf("b got %d bytes without a permission", n)
+	}
+	if st := s.Stats(); st.Unpermitted != 1 || st.PacketsFromPeers != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func buf1500() []byte { return make([]byte, 1500) }

@@ -28,7 +28,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +53,8 @@ var (
 	size     = flag.Int("size", 160, "payload bytes")
 	serve    = flag.Bool("serve", false, "run the TURN server (child mode)")
 	sockets  = flag.Int("sockets", 0, "UDP listening sockets of the server (0 = GOMAXPROCS)")
+	profile  = flag.String("cpuprofile", "", "write the server's CPU profile of the measured window to this file")
+	pion     = flag.Bool("pion", false, "use pion/turn's client for the load (heavier) instead of the lean one")
 )
 
 func main() {
@@ -97,7 +101,19 @@ func runServer() {
 	fmt.Println(s.UDPAddr())
 	// Each line on stdin asks for a usage report; EOF ends the server.
 	sc := bufio.NewScanner(os.Stdin)
+	reports := 0
 	for sc.Scan() {
+		reports++
+		if *profile != "" && reports == 1 {
+			f, err := os.Create(*profile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			_ = pprof.StartCPUProfile(f)
+		}
+		if *profile != "" && reports == 2 {
+			pprof.StopCPUProfile()
+		}
 		u, sy, rss := rusage()
 		b, _ := json.Marshal(usage{u, sy, rss, s.Stats()})
 		fmt.Println(string(b))
@@ -130,7 +146,7 @@ func startChild() (*child, string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-serve", fmt.Sprintf("-sockets=%d", *sockets))
+	cmd := exec.Command(exe, "-serve", fmt.Sprintf("-sockets=%d", *sockets), "-cpuprofile="+*profile)
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	outp, _ := cmd.StdoutPipe()
@@ -159,12 +175,17 @@ var epoch = time.Now()
 // measuring is set while samples count.
 var measuring atomic.Bool
 
-func (s *stream) sender(ctx context.Context, wg *sync.WaitGroup, offset time.Duration) {
+// pace sends the packets of streams on schedule: stream i sends at
+// start + i*period/len + k*period. A few pacers serve all streams (one
+// goroutine and timer per stream would cost the generator more than the
+// server it measures); each wakes every millisecond and sends what is due.
+func pace(ctx context.Context, wg *sync.WaitGroup, streams []*stream, first, step int, start time.Time) {
 	defer wg.Done()
+	period := time.Second / time.Duration(*rate)
 	buf := make([]byte, *size)
-	var seq uint64
-	time.Sleep(offset)
-	t := time.NewTicker(time.Second / time.Duration(*rate))
+	n := len(streams)
+	seqs := make([]uint64, n)
+	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -172,16 +193,26 @@ func (s *stream) sender(ctx context.Context, wg *sync.WaitGroup, offset time.Dur
 			return
 		case <-t.C:
 		}
-		seq++
+		el := time.Since(start)
 		m := measuring.Load()
-		flag := uint64(0)
-		if m {
-			flag = 1 << 63
-		}
-		binary.BigEndian.PutUint64(buf, seq|flag)
-		binary.BigEndian.PutUint64(buf[8:], uint64(time.Since(epoch)))
-		if err := s.send(buf); err == nil && m {
-			s.sent.Add(1)
+		for i := first; i < n; i += step {
+			due := el - time.Duration(i)*period/time.Duration(n)
+			if due < 0 {
+				continue
+			}
+			for k := uint64(due/period) + 1; seqs[i] < k; {
+				seqs[i]++
+				s := streams[i]
+				flag := uint64(0)
+				if m {
+					flag = 1 << 63
+				}
+				binary.BigEndian.PutUint64(buf, seqs[i]|flag)
+				binary.BigEndian.PutUint64(buf[8:], uint64(time.Since(epoch)))
+				if err := s.send(buf); err == nil && m {
+					s.sent.Add(1)
+				}
+			}
 		}
 	}
 }
@@ -209,9 +240,55 @@ func (s *stream) receiver() {
 }
 
 type result struct {
-	sent, got int64
-	p50, p99  time.Duration
-	max       time.Duration
+	sent, got           int64
+	rcvbuf, backlog     int64 // kernel drops meanwhile, machine-wide
+	p50, p90, p99, p999 time.Duration
+	max                 time.Duration
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("sent %d, received %d, loss %.3f%% (kernel: %d receive-buffer overflows, %d backlog drops), one-way latency p50 %v p90 %v p99 %v p99.9 %v max %v",
+		r.sent, r.got, r.loss(), r.rcvbuf, r.backlog, r.p50.Round(time.Microsecond), r.p90.Round(time.Microsecond),
+		r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond), r.max.Round(time.Microsecond))
+}
+
+// kernelDrops returns UDP receive-buffer overflows (/proc/net/snmp
+// RcvbufErrors) and backlog drops (/proc/net/softnet_stat), machine-wide.
+func kernelDrops() (rcvbuf, backlog int64) {
+	b, _ := os.ReadFile("/proc/net/snmp")
+	var head []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if head == nil {
+			head = f
+			continue
+		}
+		for i, h := range head {
+			if h == "RcvbufErrors" && i < len(f) {
+				rcvbuf, _ = strconv.ParseInt(f[i], 10, 64)
+			}
+		}
+	}
+	b, _ = os.ReadFile("/proc/net/softnet_stat")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			n, _ := strconv.ParseInt(f[1], 16, 64)
+			backlog += n
+		}
+	}
+	return rcvbuf, backlog
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func (r result) loss() float64 {
@@ -228,26 +305,32 @@ func run(streams []*stream, window time.Duration, mark func()) result {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	period := time.Second / time.Duration(*rate)
-	for i, s := range streams {
+	start := time.Now()
+	pacers := runtime.GOMAXPROCS(0)
+	for i := 0; i < pacers; i++ {
 		wg.Add(1)
-		go s.sender(ctx, &wg, time.Duration(i)*period/time.Duration(len(streams)))
+		go pace(ctx, &wg, streams, i, pacers, start)
 	}
 	time.Sleep(2 * time.Second) // permissions, channel bindings, steady state
 	if mark != nil {
 		mark()
 	}
+	rb0, bl0 := kernelDrops()
 	measuring.Store(true)
 	time.Sleep(window)
 	measuring.Store(false)
+	rb1, bl1 := kernelDrops()
 	if mark != nil {
 		mark()
 	}
 	time.Sleep(time.Second) // stragglers of the window still count
+	rb2, bl2 := kernelDrops()
 	cancel()
 	wg.Wait()
 	time.Sleep(500 * time.Millisecond)
 	var r result
+	r.rcvbuf, r.backlog = rb2-rb0, bl2-bl0
+	_, _ = rb1, bl1
 	var all []time.Duration
 	for _, s := range streams {
 		r.sent += s.sent.Load()
@@ -259,7 +342,9 @@ func run(streams []*stream, window time.Duration, mark func()) result {
 	slices.Sort(all)
 	if len(all) > 0 {
 		r.p50 = all[len(all)/2]
+		r.p90 = all[len(all)*90/100]
 		r.p99 = all[len(all)*99/100]
+		r.p999 = all[len(all)*999/1000]
 		r.max = all[len(all)-1]
 	}
 	return r
@@ -270,7 +355,7 @@ func udp() *net.UDPConn {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = c.SetReadBuffer(1 << 20)
+	_ = c.SetReadBuffer(4 << 20)
 	return c
 }
 
@@ -328,6 +413,56 @@ func allocation(server string, user string) (*pionturn.Client, net.PacketConn) {
 	return c, relay
 }
 
+func leanStreams(server string, n int) ([]*stream, func()) {
+	srv := netip.MustParseAddrPort(server)
+	type call struct{ a, b *lean }
+	cs := make([]call, n)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a, err := dialLean(srv, fmt.Sprintf("caller%d@localhost", i))
+			if err != nil {
+				log.Fatalf("allocate: %v", err)
+			}
+			b, err := dialLean(srv, fmt.Sprintf("callee%d@localhost", i))
+			if err != nil {
+				log.Fatalf("allocate: %v", err)
+			}
+			// Each side binds a channel to the other's relayed address.
+			if err := a.bind(b.relay, 0x4000); err != nil {
+				log.Fatalf("channel bind: %v", err)
+			}
+			if err := b.bind(a.relay, 0x4000); err != nil {
+				log.Fatalf("channel bind: %v", err)
+			}
+			cs[i] = call{a, b}
+		}()
+	}
+	wg.Wait()
+	var streams []*stream
+	for _, c := range cs {
+		mk := func(from, to *lean) *stream {
+			frame := make([]byte, 4+*size)
+			return &stream{
+				send: func(p []byte) error { copy(frame[4:], p); return from.send(frame) },
+				recv: to.recv,
+			}
+		}
+		streams = append(streams, mk(c.a, c.b), mk(c.b, c.a))
+	}
+	return streams, func() {
+		for _, c := range cs {
+			c.a.conn.Close()
+			c.b.conn.Close()
+		}
+	}
+}
+
 func relayedStreams(server string, n int) ([]*stream, func()) {
 	type call struct {
 		ca, cb *pionturn.Client
@@ -375,21 +510,25 @@ func selfCPU() float64 {
 }
 
 func runLoad() {
-	fmt.Printf("turnbench: %d calls, %d packets/s of %d bytes each way, GOMAXPROCS %d, %d CPUs\n",
-		*calls, *rate, *size, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Printf("turnbench: %d calls, %d packets/s of %d bytes each way, GOMAXPROCS %d, %d CPUs, load average %s\n",
+		*calls, *rate, *size, runtime.GOMAXPROCS(0), runtime.NumCPU(), loadavg())
+	defer func() { fmt.Printf("load average at the end: %s\n", loadavg()) }()
 	if *direct > 0 {
 		streams, closeAll := directStreams(*calls)
 		c0, t0 := selfCPU(), time.Now()
 		r := run(streams, *direct, nil)
 		cpu := (selfCPU() - c0) / time.Since(t0).Seconds()
 		closeAll()
-		fmt.Printf("direct UDP:  %d streams, sent %d, received %d, loss %.3f%%, one-way latency p50 %v p99 %v max %v (generator CPU %.0f%%)\n",
-			len(streams), r.sent, r.got, r.loss(), r.p50, r.p99, r.max, 100*cpu)
+		fmt.Printf("direct UDP:  %d streams, %v (generator CPU %.0f%%)\n", len(streams), r, 100*cpu)
 	}
 
 	ch, addr := startChild()
 	t0 := time.Now()
-	streams, closeAll := relayedStreams(addr, *calls)
+	newStreams := leanStreams
+	if *pion {
+		newStreams = relayedStreams
+	}
+	streams, closeAll := newStreams(addr, *calls)
 	fmt.Printf("allocations: %d in %v\n", 2**calls, time.Since(t0).Round(time.Millisecond))
 	var u0, u1 usage
 	var w0, w1 time.Time
@@ -404,8 +543,7 @@ func runLoad() {
 	wall := w1.Sub(w0).Seconds()
 	cpu := (u1.UserSec + u1.SysSec - u0.UserSec - u0.SysSec) / wall
 	st := u1.Stats
-	fmt.Printf("relayed:     %d streams, sent %d, received %d, loss %.3f%%, one-way latency p50 %v p99 %v max %v\n",
-		len(streams), r.sent, r.got, r.loss(), r.p50, r.p99, r.max)
+	fmt.Printf("relayed:     %d streams, %v\n", len(streams), r)
 	fmt.Printf("TURN server: CPU %.1f%% of one core (user %.1fs sys %.1fs over %.1fs), max RSS %d MiB; load generator CPU %.0f%%\n",
 		100*cpu, u1.UserSec-u0.UserSec, u1.SysSec-u0.SysSec, wall, u1.MaxRSSKiB/1024, 100*(g1-g0)/wall)
 	pps := float64(st.PacketsToPeers-u0.Stats.PacketsToPeers+st.PacketsFromPeers-u0.Stats.PacketsFromPeers) / wall
