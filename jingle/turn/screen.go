@@ -21,6 +21,11 @@ import (
 // forged, malformed, or expired (for Allocate) are answered 401
 // Unauthorized here, as RFC 5389 §10.2.2 asks (pion would answer 400).
 
+// refreshAfterExpiry is how long after its credentials expired an
+// allocation may still be refreshed (and permissions and channels made):
+// a call is not cut when its credentials expire, but cannot go on forever.
+const refreshAfterExpiry = 12 * time.Hour
+
 // screen decides whether a packet from a client goes on to pion; reply
 // sends a response back to the client.
 func (s *Server) screen(b []byte, src net.Addr, reply func([]byte)) bool {
@@ -53,6 +58,8 @@ func (s *Server) screen(b []byte, src net.Addr, reply func([]byte)) bool {
 		why = "wrong password"
 	case t.Method == stun.MethodAllocate && time.Now().After(exp):
 		why = "expired"
+	case time.Since(exp) > refreshAfterExpiry:
+		why = "expired long ago"
 	case t.Method == stun.MethodCreatePermission || t.Method == stun.MethodChannelBind:
 		return s.screenPeers(m, t.Method, src, name, username.String(), realm.String(), reply)
 	default:

@@ -92,8 +92,9 @@ type Server struct {
 	tlsAddr          net.Addr
 	listenPorts      map[int]bool // our own STUN/TURN ports, never a relay target
 
-	mu    sync.Mutex
-	users map[string]*user
+	mu         sync.Mutex
+	users      map[string]*user
+	quotaCalls int
 
 	rmu    sync.RWMutex
 	relays map[int]*relayConn // live relay sockets by port
@@ -318,6 +319,15 @@ func (s *Server) Close() error {
 	for _, r := range rs {
 		r.Close()
 	}
+	s.smu.Lock()
+	ss := make([]*streamConn, 0, len(s.streams))
+	for _, c := range s.streams {
+		ss = append(ss, c)
+	}
+	s.smu.Unlock()
+	for _, c := range ss {
+		c.Close()
+	}
 	return err
 }
 
@@ -374,6 +384,13 @@ func (s *Server) quota(username, _ string, src net.Addr) bool {
 		return false
 	}
 	u.pending = append(u.pending, now.Add(quotaHold))
+	if s.quotaCalls++; s.quotaCalls%1024 == 0 {
+		for name, u := range s.users { // those whose Allocate failed after the quota check
+			if u.allocs <= 0 && u.live(now) == 0 {
+				delete(s.users, name)
+			}
+		}
+	}
 	return true
 }
 

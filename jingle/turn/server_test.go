@@ -448,3 +448,21 @@ func TestRelayToRelayNeedsPermission(t *testing.T) {
 }
 
 func buf1500() []byte { return make([]byte, 1500) }
+
+// An allocation made while its credentials were valid keeps working after
+// they expire (permissions, channels, refreshes); new allocations with them
+// are refused.
+func TestExpiryDoesNotCutCalls(t *testing.T) {
+	s := startServer(t, nil)
+	u, p, exp := s.Credentials("alice@example.org", 2*time.Second)
+	c := client(t, s.UDPAddr(), nil, u, p)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(exp) + 1100*time.Millisecond)
+	relayBothWays(t, relay, udpPeer(t)) // CreatePermission and ChannelBind with expired credentials
+	if _, err := client(t, s.UDPAddr(), nil, u, p).Allocate(); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("new allocation with expired credentials: %v", err)
+	}
+}
