@@ -10,6 +10,7 @@ import (
 	"github.com/xmppd/xmppd/disco"
 	"github.com/xmppd/xmppd/entitytime"
 	"github.com/xmppd/xmppd/jingle/calls"
+	"github.com/xmppd/xmppd/jingle/echo"
 	"github.com/xmppd/xmppd/jingle/turn"
 	"github.com/xmppd/xmppd/last"
 	"github.com/xmppd/xmppd/mam"
@@ -143,6 +144,16 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	}
 	if tm != nil {
 		s.onShutdown(func() { _ = tm.Close() })
+	}
+	// [echo] call test service (jingle/echo): after turn (it takes TURN
+	// credentials from it), before calls (its hooks take the stanzas
+	// addressed to the service before the calls module sees them).
+	em, err := echo.Register(cfg, r, d, log)
+	if err != nil {
+		return nil, err
+	}
+	if em != nil {
+		s.onShutdown(em.Close)
 	}
 
 	if cfg.ModuleEnabled("calls") {
