@@ -47,6 +47,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"mellium.im/xmpp/jid"
@@ -132,7 +133,7 @@ func Register(cfg *conf.Config, r *router.Router, d *disco.Module, log *slog.Log
 		return nil, errors.New("echo: relay-only needs a TURN server: enable <turn/> (or set relay-only=\"false\")")
 	}
 	var se webrtc.SettingEngine
-	se.SetICEMulticastDNSMode(0x01) // ice.MulticastDNSModeDisabled: a server has no use for .local names
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // a server has no use for .local names
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	m.phone = jinglecall.New(conn{m}, jinglecall.Config{
 		JID: full.String(), RelayOnly: ec.RelayOnly, API: api, ICEServers: m.iceServers(),

@@ -143,6 +143,10 @@ type Call struct {
 	discTimer   *time.Timer
 }
 
+// maxBufferedCandidates bounds the remote candidates kept before the
+// remote description is set.
+const maxBufferedCandidates = 64
+
 type remoteCand struct {
 	mid string
 	c   Candidate
@@ -705,6 +709,9 @@ func (c *Call) onTransportInfo(j *Jingle) {
 			continue
 		}
 		for _, cand := range ct.Transport.Candidates {
+			if len(c.remoteCands) >= maxBufferedCandidates {
+				break
+			}
 			c.remoteCands = append(c.remoteCands, remoteCand{ct.Name, cand})
 		}
 	}
@@ -772,18 +779,37 @@ func (c *Call) pcState(s webrtc.PeerConnectionState) {
 		}
 		c.setState(StateConnected)
 	case webrtc.PeerConnectionStateDisconnected:
-		if c.discTimer == nil {
-			c.discTimer = time.AfterFunc(c.p.cfg.DisconnectTimeout, func() {
-				c.post(func() {
-					if c.discTimer != nil {
-						c.end(Reason{Condition: ReasonConnectivityError, Text: "the media connection was lost"}, true)
-					}
-				})
-			})
-		}
+		c.lostMedia(c.p.cfg.DisconnectTimeout, "the media connection was lost")
 	case webrtc.PeerConnectionStateFailed:
 		c.end(Reason{Condition: ReasonConnectivityError, Text: "the media connection failed"}, true)
+	case webrtc.PeerConnectionStateClosed:
+		// Not closed by us (end marks the call first): the peer closed
+		// DTLS. Its session-terminate usually follows over XMPP (slower
+		// than UDP); if none comes, the call ends on its own.
+		d := c.p.cfg.DisconnectTimeout
+		if d > closeGrace {
+			d = closeGrace
+		}
+		c.lostMedia(d, "the peer closed the media connection")
 	}
+}
+
+// closeGrace is how long a call whose peer closed the media connection
+// waits for the peer's session-terminate.
+const closeGrace = 3 * time.Second
+
+// lostMedia ends the call after d unless the connection comes back.
+func (c *Call) lostMedia(d time.Duration, why string) {
+	if c.discTimer != nil {
+		return
+	}
+	c.discTimer = time.AfterFunc(d, func() {
+		c.post(func() {
+			if c.discTimer != nil {
+				c.end(Reason{Condition: ReasonConnectivityError, Text: why}, true)
+			}
+		})
+	})
 }
 
 func marshal(j Jingle) string {
