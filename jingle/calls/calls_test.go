@@ -2,9 +2,8 @@ package calls_test
 
 import (
 	"context"
-	"io"
 	"net"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,7 +64,21 @@ func setup(t *testing.T, edit func(*calls.Config)) *env {
 	for _, c := range []*client.Client{x.alice, x.bob} {
 		_ = c.Send("<presence/>")
 	}
+	syncAll(t, x.alice, x.bob)
 	return x
+}
+
+// syncAll waits until the server has handled what each client sent (its
+// initial presence above all: a proposal to a user not yet available would
+// go to offline storage instead of ringing).
+func syncAll(t *testing.T, cs ...*client.Client) {
+	t.Helper()
+	for i, c := range cs {
+		id := "sync-" + strconv.Itoa(i)
+		if _, err := c.IQ(timeout, "<iq type='get' id='"+id+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // connect runs the JMI handshake: alice proposes, bob's phone proceeds.
@@ -141,6 +154,7 @@ func TestBusy(t *testing.T) {
 	x.connect(t, "call-3")
 	x.AddUser("carol", "secret-pw")
 	carol := x.Login("carol", "secret-pw", "pc")
+	syncAll(t, carol)
 	_ = carol.Send(jmi("bob@localhost", "propose", "call-4", audio))
 	st, err := carol.Expect(timeout, jmiFrom("reject"))
 	if err != nil {
@@ -299,6 +313,7 @@ func TestSilentLinkEndsCall(t *testing.T) {
 	for _, c := range []*client.Client{x.alice, x.bob} {
 		_ = c.Send("<presence/>")
 	}
+	syncAll(t, x.alice, x.bob)
 	x.connect(t, "call-8")
 	start := time.Now()
 	fz.frozen.Store(true)
@@ -315,6 +330,3 @@ func TestSilentLinkEndsCall(t *testing.T) {
 	}
 	t.Logf("caller told after %v", took)
 }
-
-var _ = io.EOF
-var _ = strings.Contains
