@@ -24,6 +24,7 @@ import (
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
 )
 
 // NS is the XEP-0049 namespace.
@@ -110,7 +111,7 @@ func Reserved(ns string) bool {
 }
 
 // request checks an iq and returns the elements inside its query.
-func (m *Module) request(c *router.Context) ([]element, bool) {
+func (m *Module) request(c *router.Context) ([]wire.Part, bool) {
 	if c.From.Localpart() == "" || !c.From.Bare().Equal(c.To.Bare()) {
 		c.Error("auth", "forbidden", "") // §2.3: another user's data
 		return nil, false
@@ -119,22 +120,22 @@ func (m *Module) request(c *router.Context) ([]element, bool) {
 		c.Error("modify", "bad-request", "")
 		return nil, false
 	}
-	x := extract{depth: 2}
-	if err := c.Stanza.Decode(&x); err != nil {
+	parts, err := c.Stanza.Parts(2)
+	if err != nil {
 		c.Error("modify", "bad-request", "")
 		return nil, false
 	}
-	if len(x.out) == 0 {
+	if len(parts) == 0 {
 		c.Error("modify", "not-acceptable", "The query needs a child element with its own namespace")
 		return nil, false
 	}
-	for _, e := range x.out {
+	for _, e := range parts {
 		if Reserved(e.Name.Space) {
 			c.Error("modify", "not-acceptable", "Reserved namespace")
 			return nil, false
 		}
 	}
-	return x.out, true
+	return parts, true
 }
 
 func (m *Module) handleGet(c *router.Context) {

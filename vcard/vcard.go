@@ -156,12 +156,12 @@ func (m *Module) handleSet(c *router.Context) {
 		c.Error("modify", "not-acceptable", "The vCard is too large")
 		return
 	}
-	x := extract{depth: 1}
-	if err := st.Decode(&x); err != nil || len(x.out) == 0 {
+	parts, err := st.Parts(1)
+	if err != nil || len(parts) == 0 {
 		c.Error("modify", "bad-request", "")
 		return
 	}
-	card := x.out[0].XML
+	card := parts[0].XML
 	if max > 0 && len(card) > max {
 		c.Error("modify", "not-acceptable", "The vCard is too large")
 		return

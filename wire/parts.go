@@ -1,15 +1,13 @@
-package private
+package wire
 
 import (
 	"encoding/xml"
 	"strconv"
-
-	"github.com/xmppd/xmppd/wire"
 )
 
-// element is one element taken out of a stanza and written so that it
-// stands alone.
-type element struct {
+// Part is one element taken out of a stanza and written so that it stands
+// alone (see Stanza.Parts).
+type Part struct {
 	Name xml.Name // resolved namespace and local name
 	XML  []byte
 }
@@ -20,10 +18,10 @@ type element struct {
 // prefixes; attributes in other namespaces get generated prefixes (xml:
 // stays xml:). Text is escaped anew. The output means what the input meant
 // to an XML parser, whatever prefixes the sender used, so it can be stored
-// and sent anywhere later. Use it with wire.Stanza.Decode.
+// and sent anywhere later. Use it with Stanza.Decode.
 type extract struct {
 	depth int
-	out   []element
+	out   []Part
 }
 
 func (x *extract) UnmarshalXML(d *xml.Decoder, _ xml.StartElement) error {
@@ -40,7 +38,7 @@ func (x *extract) UnmarshalXML(d *xml.Decoder, _ xml.StartElement) error {
 			level++
 			if level == x.depth && (x.depth == 1 || !firstDone) {
 				w = &writer{}
-				x.out = append(x.out, element{Name: t.Name})
+				x.out = append(x.out, Part{Name: t.Name})
 			}
 			if w != nil {
 				w.start(t)
@@ -88,7 +86,7 @@ func (w *writer) start(t xml.StartElement) {
 	w.buf = append(w.buf, t.Name.Local...)
 	if n := len(w.open); n == 0 || w.open[n-1].Space != t.Name.Space {
 		w.buf = append(w.buf, " xmlns='"...)
-		w.buf = wire.AppendEscapedAttr(w.buf, t.Name.Space)
+		w.buf = AppendEscapedAttr(w.buf, t.Name.Space)
 		w.buf = append(w.buf, '\'')
 	}
 	n := 0
@@ -99,18 +97,18 @@ func (w *writer) start(t xml.StartElement) {
 		w.buf = append(w.buf, ' ')
 		switch a.Name.Space {
 		case "":
-		case wire.NSXML:
+		case NSXML:
 			w.buf = append(w.buf, "xml:"...)
 		default:
 			n++
 			p := "ns" + strconv.Itoa(n)
 			w.buf = append(w.buf, "xmlns:"+p+"='"...)
-			w.buf = wire.AppendEscapedAttr(w.buf, a.Name.Space)
+			w.buf = AppendEscapedAttr(w.buf, a.Name.Space)
 			w.buf = append(w.buf, "' "+p+":"...)
 		}
 		w.buf = append(w.buf, a.Name.Local...)
 		w.buf = append(w.buf, "='"...)
-		w.buf = wire.AppendEscapedAttr(w.buf, a.Value)
+		w.buf = AppendEscapedAttr(w.buf, a.Value)
 		w.buf = append(w.buf, '\'')
 	}
 	w.open = append(w.open, t.Name)
@@ -135,5 +133,15 @@ func (w *writer) text(t xml.CharData) {
 		return
 	}
 	w.close()
-	w.buf = wire.AppendEscapedText(w.buf, string(t))
+	w.buf = AppendEscapedText(w.buf, string(t))
+}
+
+// Parts returns the elements at depth (1: the children of the stanza, 2:
+// the children of its first child) written standalone: each declares its
+// namespace where it differs from its parent's, with no prefixes, so that it
+// can be stored and sent anywhere later, whatever prefixes the sender used.
+func (s *Stanza) Parts(depth int) ([]Part, error) {
+	x := extract{depth: depth}
+	err := s.Decode(&x)
+	return x.out, err
 }

@@ -1,4 +1,4 @@
-package vcard
+package wire_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/xmppd/xmppd/wire"
 )
 
-func TestExtract(t *testing.T) {
+func TestParts(t *testing.T) {
 	for _, c := range []struct {
 		in    string
 		depth int
@@ -27,12 +27,12 @@ func TestExtract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := extract{depth: c.depth}
-		if err := st.Decode(&x); err != nil {
+		parts, err := st.Parts(c.depth)
+		if err != nil {
 			t.Fatalf("%s: %v", c.in, err)
 		}
 		var got []string
-		for _, e := range x.out {
+		for _, e := range parts {
 			got = append(got, string(e.XML))
 		}
 		if len(got) != len(c.want) {
