@@ -283,6 +283,16 @@ func (p *Phone) handleJMI(from string, e *jmiElem) {
 		if c != nil && c.incoming && bareJID(from) == c.peerBare {
 			c.tryPost(func() { c.end(reasonOr(reason, ReasonCancel), false) })
 		}
+	case "accept":
+		// Older clients (JMI 0.2) tell their own account's other devices
+		// that they answered with <accept/> to the bare JID.
+		if c != nil && c.incoming && bareJID(from) == p.bare && from != p.jid {
+			c.tryPost(func() {
+				if !c.proceeded {
+					c.end(Reason{Condition: ReasonCancel, Text: "answered on another device"}, false)
+				}
+			})
+		}
 	case "finish":
 		if c != nil && bareJID(from) == c.peerBare {
 			c.tryPost(func() { c.end(reasonOr(reason, ReasonSuccess), false) })
