@@ -514,8 +514,10 @@ func (p *Phone) Call(ctx context.Context, to string, opts CallOptions) (*Call, e
 	if opts.NoJMI {
 		c.tryPost(func() { c.startSession(peer) })
 	} else {
-		c.setState(StateProposing)
-		p.sendJMI(peer, "propose", id, nil, media)
+		c.post(func() {
+			c.setState(StateProposing)
+			p.sendJMI(peer, "propose", id, nil, media)
+		})
 	}
 	select {
 	case <-c.accepted:
