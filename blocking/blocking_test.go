@@ -84,12 +84,12 @@ func TestCommandsAndPushes(t *testing.T) {
 	}
 	wantPush := []string{"romeo@montague.net", "iago@shakespeare.lit"} // prepared, once each, as requested
 	for _, s := range []*fakeSession{phone, laptop} {
-		got := ofKind(s.take(t), wire.KindIQ, "set")
-		if len(got) != 1 || got[0].PayloadName != "block" || !slices.Equal(items(t, got[0]), wantPush) || got[0].To != s.j.String() {
-			t.Errorf("%s: block push %s", s.j, describe(got))
+		got := ofKind(s.Take(t), wire.KindIQ, "set")
+		if len(got) != 1 || got[0].PayloadName != "block" || !slices.Equal(items(t, got[0]), wantPush) || got[0].To != s.JID().String() {
+			t.Errorf("%s: block push %s", s.JID(), describe(got))
 		}
 	}
-	if got := quiet.take(t); len(got) != 0 {
+	if got := quiet.Take(t); len(got) != 0 {
 		t.Errorf("a resource that never asked got %s", describe(got))
 	}
 
@@ -115,20 +115,20 @@ func TestCommandsAndPushes(t *testing.T) {
 			t.Errorf("%s: got %s, want %s", c.raw, res.Raw, c.cond)
 		}
 	}
-	phone.take(t)
-	laptop.take(t)
+	phone.Take(t)
+	laptop.Take(t)
 
 	// Already listed entries do not count against the limit.
 	if res := e.iq(phone, `<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'><item jid='romeo@montague.net'/><item jid='a@b'/><item jid='c@d'/></block></iq>`, "b2"); res.Type != "result" {
 		t.Fatalf("block up to the limit: %s", res.Raw)
 	}
-	laptop.take(t)
+	laptop.Take(t)
 
 	res = e.iq(phone, `<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'><item jid='iago@shakespeare.lit'/><item jid='never@listed'/></unblock></iq>`, "u1")
 	if res.Type != "result" {
 		t.Fatalf("unblock: %s", res.Raw)
 	}
-	if got := ofKind(laptop.take(t), wire.KindIQ, "set"); len(got) != 1 || got[0].PayloadName != "unblock" ||
+	if got := ofKind(laptop.Take(t), wire.KindIQ, "set"); len(got) != 1 || got[0].PayloadName != "unblock" ||
 		!slices.Equal(items(t, got[0]), []string{"iago@shakespeare.lit", "never@listed"}) {
 		t.Errorf("unblock push %s", describe(got))
 	}
@@ -136,7 +136,7 @@ func TestCommandsAndPushes(t *testing.T) {
 	if res.Type != "result" {
 		t.Fatalf("unblock all: %s", res.Raw)
 	}
-	if got := ofKind(laptop.take(t), wire.KindIQ, "set"); len(got) != 1 || !strings.Contains(string(got[0].Raw), "<unblock xmlns='urn:xmpp:blocking'/>") {
+	if got := ofKind(laptop.Take(t), wire.KindIQ, "set"); len(got) != 1 || !strings.Contains(string(got[0].Raw), "<unblock xmlns='urn:xmpp:blocking'/>") {
 		t.Errorf("unblock-all push %s", describe(got))
 	}
 	if got, _ := e.store.Blocklist().List(t.Context(), alice); len(got) != 0 {
@@ -160,8 +160,8 @@ func TestInbound(t *testing.T) {
 	a := e.login(alice + "/phone")
 	b := e.login(bob + "/laptop")
 	block(t, e, a, bob)
-	a.take(t)
-	b.take(t)
+	a.Take(t)
+	b.Take(t)
 
 	e.send(b, `<message to='alice@example.com' type='chat' id='m1'><body>hi</body></message>`)
 	e.send(b, `<message to='alice@example.com/phone' id='m2'><body>hi</body></message>`)
@@ -172,10 +172,10 @@ func TestInbound(t *testing.T) {
 	e.send(b, `<iq to='alice@example.com' type='get' id='q1'><query xmlns='jabber:iq:version'/></iq>`)
 	e.send(b, `<iq to='alice@example.com/phone' type='set' id='q2'><query xmlns='x'/></iq>`)
 	e.send(b, `<iq to='alice@example.com/phone' type='result' id='q3'/>`)
-	if got := a.take(t); len(got) != 0 {
+	if got := a.Take(t); len(got) != 0 {
 		t.Errorf("alice received from a blocked JID: %s", describe(got))
 	}
-	got := b.take(t)
+	got := b.Take(t)
 	var answered []string
 	for _, st := range got {
 		if st.Type != "error" || condition(st) != "service-unavailable" || st.From == "" {
@@ -197,7 +197,7 @@ func TestInbound(t *testing.T) {
 	// Others still get through.
 	c := e.login(carol + "/pc")
 	e.send(c, `<message to='alice@example.com' type='chat' id='m4'><body>hi</body></message>`)
-	if got := ofKind(a.take(t), wire.KindMessage, "chat"); len(got) != 1 {
+	if got := ofKind(a.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
 		t.Errorf("carol's message: %s", describe(got))
 	}
 }
@@ -207,8 +207,8 @@ func TestOutbound(t *testing.T) {
 	a := e.login(alice + "/phone")
 	b := e.login(bob + "/laptop")
 	block(t, e, a, bob)
-	a.take(t)
-	b.take(t)
+	a.Take(t)
+	b.Take(t)
 
 	e.send(a, `<message to='bob@example.com' type='chat' id='m1'><body>Can you hear me now?</body></message>`)
 	e.send(a, `<presence to='bob@example.com/laptop'/>`)
@@ -216,10 +216,10 @@ func TestOutbound(t *testing.T) {
 	e.send(a, `<iq to='bob@example.com/laptop' type='get' id='q1'><ping xmlns='urn:xmpp:ping'/></iq>`)
 	e.send(a, `<iq to='bob@example.com/laptop' type='result' id='q2'/>`)
 	e.send(a, `<message to='bob@example.com' type='error' id='m2'/>`)
-	if got := b.take(t); len(got) != 0 {
+	if got := b.Take(t); len(got) != 0 {
 		t.Errorf("bob received from alice: %s", describe(got))
 	}
-	got := a.take(t)
+	got := a.Take(t)
 	if len(got) != 4 {
 		t.Fatalf("alice got %d answers, want 4:\n%s", len(got), describe(got))
 	}
@@ -235,14 +235,14 @@ func TestOutbound(t *testing.T) {
 
 	// Her own resources and her server stay reachable.
 	a2 := e.login(alice + "/laptop")
-	a.take(t)
+	a.Take(t)
 	e.send(a, `<message to='alice@example.com/laptop' type='chat'><body>note</body></message>`)
-	if got := ofKind(a2.take(t), wire.KindMessage, "chat"); len(got) != 1 {
+	if got := ofKind(a2.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
 		t.Errorf("message to her own resource: %s", describe(got))
 	}
 	block(t, e, a, "example.com")
 	e.send(a, `<iq to='example.com' type='get' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
-	if got := a.take(t); len(got) != 1 || condition(got[0]) == "not-acceptable+blocked" {
+	if got := a.Take(t); len(got) != 1 || condition(got[0]) == "not-acceptable+blocked" {
 		t.Errorf("iq to her server: %s", describe(got))
 	}
 }
@@ -254,18 +254,18 @@ func TestMatchingRulesEnforced(t *testing.T) {
 	b1 := e.login(bob + "/laptop")
 	b2 := e.login(bob + "/tablet")
 	c := e.login(carol + "/pc")
-	a.take(t)
+	a.Take(t)
 	for _, s := range []*fakeSession{b1, b2, c} {
 		e.send(s, `<message to='alice@example.com' type='chat'><body>x</body></message>`)
 	}
-	got := ofKind(a.take(t), wire.KindMessage, "chat")
+	got := ofKind(a.Take(t), wire.KindMessage, "chat")
 	if len(got) != 1 || got[0].From != bob+"/tablet" {
 		t.Errorf("alice got %s; want only bob/tablet's", describe(got))
 	}
-	if errs := ofKind(b1.take(t), wire.KindMessage, "error"); len(errs) != 1 {
+	if errs := ofKind(b1.Take(t), wire.KindMessage, "error"); len(errs) != 1 {
 		t.Errorf("bob/laptop: %s", describe(errs))
 	}
-	if errs := ofKind(c.take(t), wire.KindMessage, "error"); len(errs) != 1 {
+	if errs := ofKind(c.Take(t), wire.KindMessage, "error"); len(errs) != 1 {
 		t.Errorf("carol (blocked domain): %s", describe(errs))
 	}
 }
@@ -275,14 +275,14 @@ func TestPresenceOnBlockAndUnblock(t *testing.T) {
 	e.mutual(alice, bob)
 	a := e.login(alice + "/phone")
 	b := e.login(bob + "/laptop")
-	a.take(t)
-	b.take(t)
+	a.Take(t)
+	b.Take(t)
 
 	block(t, e, a, bob)
-	if got := ofKind(b.take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != alice+"/phone" {
+	if got := ofKind(b.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != alice+"/phone" {
 		t.Errorf("bob was not told alice left: %s", describe(got))
 	}
-	if got := ofKind(a.take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != bob+"/laptop" {
+	if got := ofKind(a.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != bob+"/laptop" {
 		t.Errorf("alice was not shown bob as gone: %s", describe(got))
 	}
 
@@ -290,32 +290,32 @@ func TestPresenceOnBlockAndUnblock(t *testing.T) {
 	e.send(a, `<presence><status>away</status></presence>`)
 	e.send(b, `<presence><status>here</status></presence>`)
 	a2 := e.login(alice + "/laptop")
-	for _, st := range b.take(t) {
+	for _, st := range b.Take(t) {
 		if strings.HasPrefix(st.From, alice) {
 			t.Errorf("bob got %s", st.Raw)
 		}
 	}
-	for _, st := range append(a.take(t), a2.take(t)...) {
+	for _, st := range append(a.Take(t), a2.Take(t)...) {
 		if strings.HasPrefix(st.From, bob) {
 			t.Errorf("alice got %s", st.Raw)
 		}
 	}
 	e.r.Unbind(a2)
 	e.r.SessionUnbound(a2)
-	if got := b.take(t); len(got) != 0 {
+	if got := b.Take(t); len(got) != 0 {
 		t.Errorf("bob got alice/laptop's logout: %s", describe(got))
 	}
-	a.take(t)
+	a.Take(t)
 
 	e.send(a, `<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@example.com'/></unblock></iq>`)
-	if got := ofKind(b.take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != alice+"/phone" || !strings.Contains(string(got[0].Raw), "away") {
+	if got := ofKind(b.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != alice+"/phone" || !strings.Contains(string(got[0].Raw), "away") {
 		t.Errorf("bob did not get alice's current presence: %s", describe(got))
 	}
-	if got := ofKind(a.take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != bob+"/laptop" || !strings.Contains(string(got[0].Raw), "here") {
+	if got := ofKind(a.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != bob+"/laptop" || !strings.Contains(string(got[0].Raw), "here") {
 		t.Errorf("alice did not get bob's presence back: %s", describe(got))
 	}
 	e.send(b, `<message to='alice@example.com' type='chat'><body>back</body></message>`)
-	if got := ofKind(a.take(t), wire.KindMessage, "chat"); len(got) != 1 {
+	if got := ofKind(a.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
 		t.Errorf("after unblocking: %s", describe(got))
 	}
 }
@@ -324,11 +324,11 @@ func TestRemoteSender(t *testing.T) {
 	e := newEnv(t, Options{}, alice)
 	a := e.login(alice + "/phone")
 	block(t, e, a, "evil.example")
-	a.take(t)
+	a.Take(t)
 	e.deliver(`<message from='spam@evil.example/x' to='alice@example.com' type='chat'><body>buy</body></message>`)
 	e.deliver(`<presence from='spam@evil.example/x' to='alice@example.com' type='subscribe'/>`)
 	e.deliver(`<message from='friend@good.example/x' to='alice@example.com' type='chat'><body>hi</body></message>`)
-	got := a.take(t)
+	got := a.Take(t)
 	if len(got) != 1 || got[0].From != "friend@good.example/x" {
 		t.Errorf("alice got %s", describe(got))
 	}

@@ -151,10 +151,10 @@ func TestReceivedAndSent(t *testing.T) {
 
 	// Received: to one full JID, copied to the other carbons-enabled resource.
 	e.send(b, `<message to='alice@example.com/phone' type='chat' id='m1'><body>hi</body></message>`)
-	if got := messages(phone.take(t)); len(got) != 1 || got[0].ID != "m1" {
+	if got := messages(phone.Take(t)); len(got) != 1 || got[0].ID != "m1" {
 		t.Errorf("phone: %s", describe(got))
 	}
-	got := laptop.take(t)
+	got := laptop.Take(t)
 	cs := carbons(t, got)
 	if len(got) != 1 || len(cs) != 1 {
 		t.Fatalf("laptop got %s", describe(got))
@@ -163,29 +163,29 @@ func TestReceivedAndSent(t *testing.T) {
 		c.Inner.ID != "m1" || c.Inner.From != bob+"/pc" || c.Inner.To != alice+"/phone" || !c.Inner.HasChild(wire.NSClient, "body") {
 		t.Errorf("received carbon %+v", c)
 	}
-	if got := old.take(t); len(got) != 0 {
+	if got := old.Take(t); len(got) != 0 {
 		t.Errorf("a resource without carbons got %s", describe(got))
 	}
 
 	// Sent: to the sender's other carbons-enabled resources, not to itself.
 	e.send(phone, `<message to='bob@example.com' type='chat' id='m2'><body>hello</body></message>`)
-	if got := messages(b.take(t)); len(got) != 1 {
+	if got := messages(b.Take(t)); len(got) != 1 {
 		t.Errorf("bob: %s", describe(got))
 	}
-	cs = carbons(t, laptop.take(t))
+	cs = carbons(t, laptop.Take(t))
 	if len(cs) != 1 || cs[0].Kind != "sent" || cs[0].From != alice || cs[0].To != alice+"/laptop" ||
 		cs[0].Inner.From != alice+"/phone" || cs[0].Inner.To != bob || cs[0].Inner.ID != "m2" {
 		t.Errorf("sent carbon %+v", cs)
 	}
-	if got := phone.take(t); len(got) != 0 {
+	if got := phone.Take(t); len(got) != 0 {
 		t.Errorf("the sender got %s", describe(got))
 	}
-	if got := old.take(t); len(got) != 0 {
+	if got := old.Take(t); len(got) != 0 {
 		t.Errorf("a resource without carbons got %s", describe(got))
 	}
 	// Also when the sender has not enabled carbons itself (§7.2).
 	e.send(old, `<message to='bob@example.com' type='chat' id='m3'><body>x</body></message>`)
-	if len(carbons(t, phone.take(t))) != 1 || len(carbons(t, laptop.take(t))) != 1 {
+	if len(carbons(t, phone.Take(t))) != 1 || len(carbons(t, laptop.Take(t))) != 1 {
 		t.Error("a message from a resource without carbons was not copied")
 	}
 }
@@ -201,15 +201,15 @@ func TestBareJIDNotDoubled(t *testing.T) {
 
 	e.send(b, `<message to='alice@example.com' type='chat' id='m1'><body>hi all</body></message>`)
 	for _, s := range []*fakeSession{phone, laptop} {
-		got := s.take(t)
+		got := s.Take(t)
 		if len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
-			t.Errorf("%s got %s; want the original only", s.j, describe(got))
+			t.Errorf("%s got %s; want the original only", s.JID(), describe(got))
 		}
 	}
 	for _, s := range []*fakeSession{away, bound} {
-		got := s.take(t)
+		got := s.Take(t)
 		if cs := carbons(t, got); len(got) != 1 || len(cs) != 1 || cs[0].Kind != "received" {
-			t.Errorf("%s got %s; want one received carbon", s.j, describe(got))
+			t.Errorf("%s got %s; want one received carbon", s.JID(), describe(got))
 		}
 	}
 
@@ -222,19 +222,19 @@ func TestBareJIDNotDoubled(t *testing.T) {
 	e2.enable(bound2)
 	b2 := e2.online(bob+"/pc", 0, false)
 	e2.send(b2, `<message to='alice@example.com' type='chat' id='m3'><body>later</body></message>`)
-	if got := away2.take(t); len(carbons(t, got)) != 1 {
+	if got := away2.Take(t); len(carbons(t, got)) != 1 {
 		t.Errorf("away (offline case): %s", describe(got))
 	}
-	if got := bound2.take(t); len(got) != 0 {
+	if got := bound2.Take(t); len(got) != 0 {
 		t.Errorf("bound without presence (offline case): %s", describe(got))
 	}
 
 	// A full JID that is not bound: chat is delivered by the bare rules.
 	e.send(b, `<message to='alice@example.com/gone' type='chat' id='m2'><body>hi</body></message>`)
-	if got := phone.take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
+	if got := phone.Take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
 		t.Errorf("phone: %s", describe(got))
 	}
-	if got := away.take(t); len(carbons(t, got)) != 1 {
+	if got := away.Take(t); len(carbons(t, got)) != 1 {
 		t.Errorf("away: %s", describe(got))
 	}
 }
@@ -267,31 +267,31 @@ func TestEligibility(t *testing.T) {
 		// Received side: bob to alice/phone; sent side: phone to bob.
 		in := strings.Replace(c.msg, "<message", "<message to='alice@example.com/phone'", 1)
 		e.send(b, in)
-		gotIn := len(carbons(t, laptop.take(t))) == 1
+		gotIn := len(carbons(t, laptop.Take(t))) == 1
 		out := strings.Replace(c.msg, "<message", "<message to='bob@example.com/pc'", 1)
 		e.send(phone, out)
-		gotOut := len(carbons(t, laptop.take(t))) == 1
+		gotOut := len(carbons(t, laptop.Take(t))) == 1
 		if gotIn != c.copy || gotOut != c.copy {
 			t.Errorf("%s: copied received %v, sent %v; want %v", c.msg, gotIn, gotOut, c.copy)
 		}
-		phone.take(t)
-		b.take(t)
+		phone.Take(t)
+		b.Take(t)
 	}
 
 	// The private element stays in the delivered message (§7).
 	e.send(b, `<message to='alice@example.com/phone' type='chat'><body>x</body><private xmlns='urn:xmpp:carbons:2'/></message>`)
-	if got := messages(phone.take(t)); len(got) != 1 || !got[0].HasChild(NS, "private") {
+	if got := messages(phone.Take(t)); len(got) != 1 || !got[0].HasChild(NS, "private") {
 		t.Errorf("delivered private message: %s", describe(got))
 	}
 
 	// An error to a full JID is copied like the message it answers; to a
 	// bare JID it is not delivered at all.
 	e.send(b, `<message to='alice@example.com/phone' type='error'><body>x</body><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`)
-	if cs := carbons(t, laptop.take(t)); len(cs) != 1 || cs[0].Type != "error" {
+	if cs := carbons(t, laptop.Take(t)); len(cs) != 1 || cs[0].Type != "error" {
 		t.Errorf("error to a full JID: %+v", cs)
 	}
 	e.send(b, `<message to='alice@example.com' type='error'><body>x</body><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`)
-	if got := laptop.take(t); len(got) != 0 {
+	if got := laptop.Take(t); len(got) != 0 {
 		t.Errorf("error to the bare JID: %s", describe(got))
 	}
 }
@@ -305,32 +305,32 @@ func TestOwnResourcesAndMUC(t *testing.T) {
 	// To another resource of her own: the target gets the original, the
 	// third a received copy, the sender nothing.
 	e.send(phone, `<message to='alice@example.com/laptop' type='chat' id='n1'><body>note</body></message>`)
-	if got := laptop.take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
+	if got := laptop.Take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
 		t.Errorf("laptop: %s", describe(got))
 	}
-	if cs := carbons(t, tablet.take(t)); len(cs) != 1 || cs[0].Kind != "received" {
+	if cs := carbons(t, tablet.Take(t)); len(cs) != 1 || cs[0].Kind != "received" {
 		t.Errorf("tablet: %+v", cs)
 	}
-	if got := phone.take(t); len(got) != 0 {
+	if got := phone.Take(t); len(got) != 0 {
 		t.Errorf("phone: %s", describe(got))
 	}
 	// To her own bare JID: every available resource gets it once.
 	e.send(phone, `<message to='alice@example.com' type='chat' id='n2'><body>note to self</body></message>`)
 	for _, s := range []*fakeSession{phone, laptop, tablet} {
-		if got := s.take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
-			t.Errorf("%s: %s", s.j, describe(got))
+		if got := s.Take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
+			t.Errorf("%s: %s", s.JID(), describe(got))
 		}
 	}
 
 	// A private message from a MUC occupant is not copied; one sent to an
 	// occupant is.
 	e.deliver(`<message from='room@conference.example.org/juliet' to='alice@example.com/phone' type='chat'><body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`)
-	if got := laptop.take(t); len(got) != 0 {
+	if got := laptop.Take(t); len(got) != 0 {
 		t.Errorf("MUC PM received: %s", describe(got))
 	}
-	phone.take(t)
+	phone.Take(t)
 	e.send(phone, `<message to='room@conference.example.org/juliet' type='chat'><body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`)
-	if cs := carbons(t, laptop.take(t)); len(cs) != 1 || cs[0].Kind != "sent" {
+	if cs := carbons(t, laptop.Take(t)); len(cs) != 1 || cs[0].Kind != "sent" {
 		t.Errorf("MUC PM sent: %+v", cs)
 	}
 }

@@ -7,88 +7,20 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/roster"
 	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/router/routertest"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqlite"
 	"github.com/xmppd/xmppd/wire"
 )
 
-// fakeSession is a router.Session that records what it is sent.
-type fakeSession struct {
-	router.Values
-	j jid.JID
-
-	mu         sync.Mutex
-	got        [][]byte
-	presence   *wire.Stanza
-	priority   int
-	interested bool
-}
-
-func (s *fakeSession) JID() jid.JID { return s.j }
-func (s *fakeSession) Send(raw []byte) bool {
-	s.mu.Lock()
-	s.got = append(s.got, raw)
-	s.mu.Unlock()
-	return true
-}
-func (s *fakeSession) Presence() *wire.Stanza {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.presence
-}
-func (s *fakeSession) Priority() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.priority
-}
-func (s *fakeSession) SetPresence(p *wire.Stanza, prio int) {
-	s.mu.Lock()
-	s.presence, s.priority = p, prio
-	s.mu.Unlock()
-}
-func (s *fakeSession) Interested() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.interested
-}
-func (s *fakeSession) SetInterested() {
-	s.mu.Lock()
-	s.interested = true
-	s.mu.Unlock()
-}
-func (s *fakeSession) Replace() {}
-
-// take returns and forgets what the session received, parsed.
-func (s *fakeSession) take(t *testing.T) []*wire.Stanza {
-	t.Helper()
-	s.mu.Lock()
-	got := s.got
-	s.got = nil
-	s.mu.Unlock()
-	var out []*wire.Stanza
-	for _, raw := range got {
-		st, err := wire.ParseElement(raw, wire.NSClient)
-		if err != nil {
-			t.Fatalf("session got malformed XML %q: %v", raw, err)
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
-type accounts struct{ a storage.Accounts }
-
-func (a accounts) Exists(ctx context.Context, bare string) bool {
-	_, err := a.a.Get(ctx, bare)
-	return err == nil
-}
+// fakeSession records what a session is sent.
+type fakeSession = routertest.Session
 
 type env struct {
 	t     *testing.T
@@ -113,7 +45,7 @@ func newEnv(t *testing.T, opts Options, users ...string) *env {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := router.New(log, func(d string) bool { return d == "example.com" || d == "example.net" }, accounts{st.Accounts()})
+	r := router.New(log, func(d string) bool { return d == "example.com" || d == "example.net" }, routertest.Accounts{A: st.Accounts()})
 	e := &env{t: t, r: r, store: st}
 	e.m = New(r, st.VCards(), log, opts)
 	roster.New(r, st.Roster(), log, roster.Options{})
@@ -123,7 +55,7 @@ func newEnv(t *testing.T, opts Options, users ...string) *env {
 // bind makes a session as c2s does after resource binding.
 func (e *env) bind(full string) *fakeSession {
 	e.t.Helper()
-	s := &fakeSession{j: jid.MustParse(full)}
+	s := routertest.NewSession(jid.MustParse(full))
 	if old := e.r.Bind(s); old != nil {
 		old.Replace()
 	}
@@ -150,8 +82,8 @@ func (e *env) send(s *fakeSession, raw string) {
 	if st.To != "" {
 		to = jid.MustParse(st.To)
 	}
-	st.SetAddrs(s.j.String(), st.To)
-	e.r.Route(&router.Context{Context: context.Background(), Router: e.r, Stanza: st, From: s.j, To: to, Origin: s})
+	st.SetAddrs(s.JID().String(), st.To)
+	e.r.Route(&router.Context{Context: context.Background(), Router: e.r, Stanza: st, From: s.JID(), To: to, Origin: s})
 }
 
 // mutual makes a and b contacts with subscription both.
@@ -170,16 +102,14 @@ func (e *env) iq(s *fakeSession, raw, id string) *wire.Stanza {
 	e.send(s, raw)
 	var answer *wire.Stanza
 	var rest [][]byte
-	for _, st := range s.take(e.t) {
+	for _, st := range s.Take(e.t) {
 		if answer == nil && st.Kind == wire.KindIQ && st.ID == id && (st.Type == "result" || st.Type == "error") {
 			answer = st
 			continue
 		}
 		rest = append(rest, st.Raw)
 	}
-	s.mu.Lock()
-	s.got = append(rest, s.got...)
-	s.mu.Unlock()
+	s.Unread(rest)
 	if answer == nil {
 		e.t.Fatalf("no answer to %s", raw)
 	}

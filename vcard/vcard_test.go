@@ -78,7 +78,7 @@ func TestGetSet(t *testing.T) {
 	} {
 		res := e.iq(c.s, c.raw, "g4")
 		if res.Type != "result" || !strings.Contains(string(res.Raw), want) || res.From != alice && c.s == b {
-			t.Errorf("get by %s: %s", c.s.j, res.Raw)
+			t.Errorf("get by %s: %s", c.s.JID(), res.Raw)
 		}
 	}
 
@@ -121,12 +121,12 @@ func TestPresenceHash(t *testing.T) {
 	e.mutual(alice, bob)
 	b := e.login(bob + "/laptop")
 	a := e.bind(alice + "/phone")
-	b.take(t)
+	b.Take(t)
 
 	got := func(raw string) string {
 		t.Helper()
 		e.send(a, raw)
-		ps := ofKind(b.take(t), wire.KindPresence, "")
+		ps := ofKind(b.Take(t), wire.KindPresence, "")
 		if len(ps) != 1 {
 			t.Fatalf("bob got %s", describe(ps))
 		}
@@ -139,19 +139,19 @@ func TestPresenceHash(t *testing.T) {
 	if u := got(`<presence><x xmlns='vcard-temp:x:update'><photo>0123</photo></x></presence>`); u != "<x xmlns='vcard-temp:x:update'/>" {
 		t.Errorf("no vCard, client hash: %q", u)
 	}
-	a.take(t)
+	a.Take(t)
 
 	// Setting a vCard with a photo re-broadcasts presence with the hash.
 	if res := e.iq(a, `<iq type='set' id='s1'><vCard xmlns='vcard-temp'>`+cardWithPhoto[len("<vCard xmlns='vcard-temp'>"):]+`</iq>`, "s1"); res.Type != "result" {
 		t.Fatalf("set: %s", res.Raw)
 	}
-	ps := ofKind(b.take(t), wire.KindPresence, "")
+	ps := ofKind(b.Take(t), wire.KindPresence, "")
 	if len(ps) != 1 || update(ps[0]) != "<x xmlns='vcard-temp:x:update'><photo>"+imgHash+"</photo></x>" || ps[0].From != alice+"/phone" {
 		t.Fatalf("after the vCard set bob got %s", describe(ps))
 	}
 	// Setting the same photo again does not.
 	e.iq(a, `<iq type='set' id='s2'><vCard xmlns='vcard-temp'>`+cardWithPhoto[len("<vCard xmlns='vcard-temp'>"):]+`</iq>`, "s2")
-	if ps := ofKind(b.take(t), wire.KindPresence, ""); len(ps) != 0 {
+	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 0 {
 		t.Errorf("unchanged photo re-broadcast: %s", describe(ps))
 	}
 
@@ -168,25 +168,25 @@ func TestPresenceHash(t *testing.T) {
 		}
 	}
 	e.send(a, `<presence><x xmlns='vcard-temp:x:update'><photo>0123</photo></x><x xmlns='vcard-temp:x:update'/></presence>`)
-	if ps := ofKind(b.take(t), wire.KindPresence, ""); len(ps) != 1 || strings.Count(string(ps[0].Raw), NSUpdate) != 1 {
+	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || strings.Count(string(ps[0].Raw), NSUpdate) != 1 {
 		t.Errorf("two client elements: %s", describe(ps))
 	}
 
 	// Directed presence gets it too; unavailable does not.
 	e.send(a, `<presence to='bob@example.com/laptop'/>`)
-	if ps := ofKind(b.take(t), wire.KindPresence, ""); len(ps) != 1 || !strings.Contains(update(ps[0]), imgHash) {
+	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || !strings.Contains(update(ps[0]), imgHash) {
 		t.Errorf("directed presence: %s", describe(ps))
 	}
 	e.send(a, `<presence type='unavailable'/>`)
-	if ps := ofKind(b.take(t), wire.KindPresence, "unavailable"); len(ps) != 1 || update(ps[0]) != "" {
+	if ps := ofKind(b.Take(t), wire.KindPresence, "unavailable"); len(ps) != 1 || update(ps[0]) != "" {
 		t.Errorf("unavailable presence: %s", describe(ps))
 	}
 
 	// A vCard without a photo: <photo/>.
 	e.send(a, `<presence/>`)
-	b.take(t)
+	b.Take(t)
 	e.iq(a, `<iq type='set' id='s3'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>`, "s3")
-	if ps := ofKind(b.take(t), wire.KindPresence, ""); len(ps) != 1 || update(ps[0]) != "<x xmlns='vcard-temp:x:update'><photo/></x>" {
+	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || update(ps[0]) != "<x xmlns='vcard-temp:x:update'><photo/></x>" {
 		t.Errorf("photo removed: %s", describe(ps))
 	}
 }
