@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/router/routertest"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -110,61 +111,8 @@ func (m *memRoster) Version(_ context.Context, owner string) (uint64, error) {
 	return m.ver[owner], nil
 }
 
-// fakeSession is a router.Session that records what it is sent.
-type fakeSession struct {
-	router.Values
-	j jid.JID
-
-	mu         sync.Mutex
-	got        [][]byte
-	presence   *wire.Stanza
-	priority   int
-	interested bool
-}
-
-func (s *fakeSession) JID() jid.JID { return s.j }
-func (s *fakeSession) Send(raw []byte) bool {
-	s.mu.Lock()
-	s.got = append(s.got, raw)
-	s.mu.Unlock()
-	return true
-}
-func (s *fakeSession) Presence() *wire.Stanza {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.presence
-}
-func (s *fakeSession) Priority() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.priority
-}
-func (s *fakeSession) SetPresence(p *wire.Stanza, prio int) {
-	s.mu.Lock()
-	s.presence, s.priority = p, prio
-	s.mu.Unlock()
-}
-func (s *fakeSession) Interested() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.interested
-}
-func (s *fakeSession) SetInterested() {
-	s.mu.Lock()
-	s.interested = true
-	s.mu.Unlock()
-}
-func (s *fakeSession) Replace() {}
-
-// take returns and forgets what the session received, parsed.
-func (s *fakeSession) take(t *testing.T) []*wire.Stanza {
-	t.Helper()
-	s.mu.Lock()
-	got := s.got
-	s.got = nil
-	s.mu.Unlock()
-	return parseAll(t, got)
-}
+// fakeSession records what a session is sent.
+type fakeSession = routertest.Session
 
 func parseAll(t *testing.T, raws [][]byte) []*wire.Stanza {
 	t.Helper()
@@ -239,7 +187,7 @@ func (e *env) spied() []*wire.Stanza {
 // bind makes a session as c2s does after resource binding.
 func (e *env) bind(full string) *fakeSession {
 	e.t.Helper()
-	s := &fakeSession{j: jid.MustParse(full)}
+	s := routertest.NewSession(jid.MustParse(full))
 	if old := e.r.Bind(s); old != nil {
 		old.Replace()
 	}
@@ -266,11 +214,11 @@ func (e *env) send(s *fakeSession, raw string) {
 		if err != nil {
 			e.t.Fatalf("bad to in %q: %v", raw, err)
 		}
-		st.SetAddrs(s.j.String(), to.String())
+		st.SetAddrs(s.JID().String(), to.String())
 	} else {
-		st.SetAddrs(s.j.String(), "")
+		st.SetAddrs(s.JID().String(), "")
 	}
-	e.r.Route(&router.Context{Context: context.Background(), Router: e.r, Stanza: st, From: s.j, To: to, Origin: s})
+	e.r.Route(&router.Context{Context: context.Background(), Router: e.r, Stanza: st, From: s.JID(), To: to, Origin: s})
 }
 
 // deliver routes raw as if it came from another server (no origin session).

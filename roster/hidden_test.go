@@ -39,7 +39,7 @@ func newSQLiteEnv(t *testing.T, opts Options, accounts ...string) *env {
 func rosterOf(t *testing.T, e *env, s *fakeSession) []string {
 	t.Helper()
 	e.send(s, `<iq type='get' id='get'><query xmlns='jabber:iq:roster'/></iq>`)
-	r := decodeRoster(t, answer(t, s.take(t), "get"))
+	r := decodeRoster(t, answer(t, s.Take(t), "get"))
 	if r.Query == nil {
 		t.Fatal("empty roster result")
 	}
@@ -77,9 +77,9 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 		t.Helper()
 		e := mk(t, Options{Versioning: true, MaxItems: 10}, lromeo, ljuliet)
 		r := e.login(lromeo + "/orchard")
-		r.take(t)
+		r.Take(t)
 		e.send(r, `<iq type='set' id='add'><query xmlns='jabber:iq:roster'><item jid='`+ljuliet+`'/></query></iq>`)
-		got := r.take(t)
+		got := r.Take(t)
 		if st := answer(t, got, "add"); st.Type != "result" {
 			t.Fatalf("roster set: %s", st.Raw)
 		}
@@ -88,9 +88,9 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 		}
 
 		j := e.login(ljuliet + "/balcony")
-		j.take(t)
+		j.Take(t)
 		e.send(j, `<presence type='subscribe' to='`+lromeo+`'/>`)
-		got = r.take(t)
+		got = r.Take(t)
 		if reqs := filter(got, wire.KindPresence, "subscribe"); len(reqs) != 1 || reqs[0].From != ljuliet || reqs[0].To != lromeo {
 			t.Fatalf("romeo got %s, want juliet's request", describe(got))
 		}
@@ -103,7 +103,7 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 		if got := rosterOf(t, e, r); len(got) != 1 || got[0] != none {
 			t.Fatalf("roster while the request is pending: %q, want [%q]", got, none)
 		}
-		j.take(t)
+		j.Take(t)
 		return e, r, j
 	}
 
@@ -113,7 +113,7 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 				e, r, _ := start(t, mk)
 				// A second resource logging in sees both the item and the request.
 				g := e.login(lromeo + "/garden")
-				if reqs := filter(g.take(t), wire.KindPresence, "subscribe"); len(reqs) != 1 {
+				if reqs := filter(g.Take(t), wire.KindPresence, "subscribe"); len(reqs) != 1 {
 					t.Errorf("new resource got %d requests", len(reqs))
 				}
 				if got := rosterOf(t, e, g); len(got) != 1 || got[0] != none {
@@ -121,7 +121,7 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 				}
 				// A name and group set while pending keep the request.
 				e.send(r, `<iq type='set' id='n'><query xmlns='jabber:iq:roster'><item jid='`+ljuliet+`' name='J'/></query></iq>`)
-				if p := pushList(t, r.take(t)); p != ljuliet+" sub=none ask=false approved=false groups=[] ver=\"\"" {
+				if p := pushList(t, r.Take(t)); p != ljuliet+" sub=none ask=false approved=false groups=[] ver=\"\"" {
 					t.Errorf("rename pushed %s", p)
 				}
 				if it, _ := e.item(lromeo, ljuliet); !it.PendingIn || it.Hidden {
@@ -131,20 +131,20 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 			t.Run("Approve", func(t *testing.T) {
 				e, r, j := start(t, mk)
 				e.send(r, `<presence type='subscribed' to='`+ljuliet+`'/>`)
-				if p := pushList(t, r.take(t)); p != ljuliet+" sub=from ask=false approved=false groups=[] ver=\"\"" {
+				if p := pushList(t, r.Take(t)); p != ljuliet+" sub=from ask=false approved=false groups=[] ver=\"\"" {
 					t.Errorf("approval pushed %s", p)
 				}
 				if got := rosterOf(t, e, r); len(got) != 1 || got[0] != ljuliet+" sub=from ask= approved= name= groups=" {
 					t.Errorf("roster after approval: %q", got)
 				}
-				if p := pushList(t, j.take(t)); !strings.HasPrefix(p, lromeo+" sub=to ask=false") {
+				if p := pushList(t, j.Take(t)); !strings.HasPrefix(p, lromeo+" sub=to ask=false") {
 					t.Errorf("juliet's push %s", p)
 				}
 			})
 			t.Run("Refuse", func(t *testing.T) {
 				e, r, j := start(t, mk)
 				e.send(r, `<presence type='unsubscribed' to='`+ljuliet+`'/>`)
-				if p := pushList(t, r.take(t)); p != "" {
+				if p := pushList(t, r.Take(t)); p != "" {
 					t.Errorf("refusal pushed %s", p)
 				}
 				it, ok := e.item(lromeo, ljuliet)
@@ -154,14 +154,14 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 				if got := rosterOf(t, e, r); len(got) != 1 || got[0] != none {
 					t.Errorf("roster after refusal: %q", got)
 				}
-				if got := filter(j.take(t), wire.KindPresence, "unsubscribed"); len(got) != 1 {
+				if got := filter(j.Take(t), wire.KindPresence, "unsubscribed"); len(got) != 1 {
 					t.Errorf("juliet got %d unsubscribed", len(got))
 				}
 			})
 			t.Run("Withdrawn", func(t *testing.T) {
 				e, r, j := start(t, mk)
 				e.send(j, `<presence type='unsubscribe' to='`+lromeo+`'/>`)
-				got := r.take(t)
+				got := r.Take(t)
 				if len(filter(got, wire.KindPresence, "unsubscribe")) != 1 || pushList(t, got) != "" {
 					t.Errorf("withdrawal: romeo got %s, pushes %s", describe(got), pushList(t, got))
 				}
@@ -175,7 +175,7 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 			t.Run("SubscribeBack", func(t *testing.T) {
 				e, r, _ := start(t, mk)
 				e.send(r, `<presence type='subscribe' to='`+ljuliet+`'/>`)
-				if p := pushList(t, r.take(t)); p != ljuliet+" sub=none ask=true approved=false groups=[] ver=\"\"" {
+				if p := pushList(t, r.Take(t)); p != ljuliet+" sub=none ask=true approved=false groups=[] ver=\"\"" {
 					t.Errorf("subscribe pushed %s", p)
 				}
 				if got := rosterOf(t, e, r); len(got) != 1 || got[0] != ljuliet+" sub=none ask=subscribe approved= name= groups=" {
@@ -185,14 +185,14 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 			t.Run("Remove", func(t *testing.T) {
 				e, r, j := start(t, mk)
 				e.send(r, `<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='`+ljuliet+`' subscription='remove'/></query></iq>`)
-				got := r.take(t)
+				got := r.Take(t)
 				if st := answer(t, got, "rm"); st.Type != "result" {
 					t.Fatalf("remove: %s", st.Raw)
 				}
 				if ps := pushes(t, got); len(ps) != 1 || ps[0].Sub != "remove" {
 					t.Errorf("remove pushed %v", ps)
 				}
-				if got := filter(j.take(t), wire.KindPresence, "unsubscribed"); len(got) != 1 {
+				if got := filter(j.Take(t), wire.KindPresence, "unsubscribed"); len(got) != 1 {
 					t.Errorf("juliet got %d unsubscribed", len(got))
 				}
 			})
@@ -206,21 +206,21 @@ func TestAddedItemVisibleWhilePending(t *testing.T) {
 func TestAddedItemCountsWhilePending(t *testing.T) {
 	e := newEnv(t, Options{MaxItems: 1}, romeo)
 	s := e.login(romeo + "/a")
-	s.take(t)
+	s.Take(t)
 	e.deliver(`<presence type='subscribe' from='nurse@` + spyDomain + `' to='` + romeo + `'/>`) // hidden
 	e.send(s, `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='`+juliet+`'/></query></iq>`)
-	if st := answer(t, s.take(t), "s1"); st.Type != "result" {
+	if st := answer(t, s.Take(t), "s1"); st.Type != "result" {
 		t.Fatalf("first item with a hidden one stored: %s", st.Raw)
 	}
 	e.deliver(`<presence type='subscribe' from='` + juliet + `' to='` + romeo + `'/>`)
-	s.take(t)
+	s.Take(t)
 	e.send(s, `<iq type='set' id='s2'><query xmlns='jabber:iq:roster'><item jid='tybalt@example.com'/></query></iq>`)
-	if st := answer(t, s.take(t), "s2"); errorCond(st) != "not-allowed" {
+	if st := answer(t, s.Take(t), "s2"); errorCond(st) != "not-allowed" {
 		t.Errorf("second item beyond MaxItems 1: %s", st.Raw)
 	}
 	// Approving the stranger would make a second visible item.
 	e.send(s, `<presence type='subscribed' to='nurse@`+spyDomain+`'/>`)
-	if got := filter(s.take(t), wire.KindPresence, "error"); len(got) != 1 || errorCond(got[0]) != "not-allowed" {
+	if got := filter(s.Take(t), wire.KindPresence, "error"); len(got) != 1 || errorCond(got[0]) != "not-allowed" {
 		t.Errorf("approving beyond MaxItems: %s", describe(got))
 	}
 }
@@ -256,9 +256,9 @@ func TestHiddenItemTransitions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{}, romeo)
 			s := e.login(romeo + "/a")
-			s.take(t)
+			s.Take(t)
 			e.deliver(`<presence type='subscribe' from='` + juliet + `' to='` + romeo + `'/>`)
-			if p := pushList(t, s.take(t)); p != "" {
+			if p := pushList(t, s.Take(t)); p != "" {
 				t.Errorf("stranger's request pushed %s", p)
 			}
 			if it, _ := e.item(romeo, juliet); !it.Hidden {
@@ -270,7 +270,7 @@ func TestHiddenItemTransitions(t *testing.T) {
 			if tc.contact != "" {
 				e.deliver(`<presence type='` + tc.contact + `' from='` + juliet + `' to='` + romeo + `'/>`)
 			}
-			if p := pushList(t, s.take(t)); p != tc.wantPush {
+			if p := pushList(t, s.Take(t)); p != tc.wantPush {
 				t.Errorf("pushes %q, want %q", p, tc.wantPush)
 			}
 			stored := "absent"

@@ -42,11 +42,11 @@ func TestLocalHandshake(t *testing.T) {
 	e := newEnv(t, Options{Versioning: true}, lromeo, ljuliet)
 	r := e.login(lromeo + "/orchard")
 	j := e.login(ljuliet + "/balcony")
-	r.take(t)
-	j.take(t)
+	r.Take(t)
+	j.Take(t)
 
 	e.send(r, `<presence type='subscribe' to='juliet@example.com' id='s1'><status>Let me see you</status></presence>`)
-	gotR, gotJ := r.take(t), j.take(t)
+	gotR, gotJ := r.Take(t), j.Take(t)
 	if ps := pushes(t, gotR); len(ps) != 1 || ps[0].Sub != "none" || !ps[0].Ask {
 		t.Errorf("romeo's push after subscribe: %v", ps)
 	}
@@ -59,7 +59,7 @@ func TestLocalHandshake(t *testing.T) {
 	}
 
 	e.send(j, `<presence type='subscribed' to='romeo@example.com'/>`)
-	gotR, gotJ = r.take(t), j.take(t)
+	gotR, gotJ = r.Take(t), j.Take(t)
 	if ps := pushes(t, gotJ); len(ps) != 1 || ps[0].Sub != "from" {
 		t.Errorf("juliet's push after approving: %v", ps)
 	}
@@ -75,7 +75,7 @@ func TestLocalHandshake(t *testing.T) {
 
 	e.send(j, `<presence type='subscribe' to='romeo@example.com'/>`)
 	e.send(r, `<presence type='subscribed' to='juliet@example.com'/>`)
-	gotR, gotJ = r.take(t), j.take(t)
+	gotR, gotJ = r.Take(t), j.Take(t)
 	if got := filter(gotJ, wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/orchard" {
 		t.Errorf("juliet did not get romeo's presence: %s", describe(gotJ))
 	}
@@ -89,7 +89,7 @@ func TestLocalHandshake(t *testing.T) {
 	// Cancelling: juliet unsubscribes from romeo; romeo no longer has
 	// "from", and juliet sees romeo go unavailable.
 	e.send(j, `<presence type='unsubscribe' to='romeo@example.com'/>`)
-	gotR, gotJ = r.take(t), j.take(t)
+	gotR, gotJ = r.Take(t), j.Take(t)
 	if a, b := subOf(e, lromeo, ljuliet), subOf(e, ljuliet, lromeo); a != "To" || b != "From" {
 		t.Errorf("after unsubscribe %s / %s, want To / From", a, b)
 	}
@@ -102,7 +102,7 @@ func TestLocalHandshake(t *testing.T) {
 
 	// Revoking: romeo's subscription to juliet is cancelled by juliet.
 	e.send(j, `<presence type='unsubscribed' to='romeo@example.com'/>`)
-	gotR, _ = r.take(t), j.take(t)
+	gotR, _ = r.Take(t), j.Take(t)
 	if a, b := subOf(e, lromeo, ljuliet), subOf(e, ljuliet, lromeo); a != "None" || b != "None" {
 		t.Errorf("after unsubscribed %s / %s, want None / None", a, b)
 	}
@@ -122,30 +122,30 @@ func TestInitialPresenceAndProbes(t *testing.T) {
 	both(e, lromeo, ljuliet)
 	j := e.login(ljuliet + "/balcony")
 	garden := e.login(lromeo + "/garden")
-	j.take(t)
-	garden.take(t)
+	j.Take(t)
+	garden.Take(t)
 	e.mu.Lock()
 	e.available = nil
 	e.mu.Unlock()
 
 	orchard := e.bind(lromeo + "/orchard")
 	e.send(orchard, `<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>`)
-	orchard.take(t)
+	orchard.Take(t)
 	e.send(orchard, `<presence id='p1'><show>away</show><priority>7</priority><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/></presence>`)
 
 	if orchard.Priority() != 7 || orchard.Presence() == nil {
 		t.Errorf("presence not recorded: priority %d", orchard.Priority())
 	}
-	gotJ := filter(j.take(t), wire.KindPresence, "")
+	gotJ := filter(j.Take(t), wire.KindPresence, "")
 	if len(gotJ) != 1 || gotJ[0].From != lromeo+"/orchard" || gotJ[0].To != ljuliet ||
 		!gotJ[0].HasChild("http://jabber.org/protocol/caps", "c") || !gotJ[0].HasChild(wire.NSClient, "show") {
 		t.Errorf("juliet got %s", describe(gotJ))
 	}
-	gotG := filter(garden.take(t), wire.KindPresence, "")
+	gotG := filter(garden.Take(t), wire.KindPresence, "")
 	if len(gotG) != 1 || gotG[0].From != lromeo+"/orchard" || gotG[0].To != lromeo+"/garden" {
 		t.Errorf("romeo's other resource got %s", describe(gotG))
 	}
-	gotO := filter(orchard.take(t), wire.KindPresence, "")
+	gotO := filter(orchard.Take(t), wire.KindPresence, "")
 	var from []string
 	for _, st := range gotO {
 		if st.To != lromeo+"/orchard" {
@@ -168,10 +168,10 @@ func TestInitialPresenceAndProbes(t *testing.T) {
 	// Subsequent presence: broadcast again, no probes, no second
 	// SessionAvailable.
 	e.send(orchard, `<presence><show>dnd</show></presence>`)
-	if got := filter(j.take(t), wire.KindPresence, ""); len(got) != 1 || !got[0].HasChild(wire.NSClient, "show") {
+	if got := filter(j.Take(t), wire.KindPresence, ""); len(got) != 1 || !got[0].HasChild(wire.NSClient, "show") {
 		t.Errorf("juliet got %s", describe(got))
 	}
-	if got := filter(orchard.take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/orchard" {
+	if got := filter(orchard.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/orchard" {
 		t.Errorf("subsequent presence reached orchard as %s", describe(got))
 	}
 	e.mu.Lock()
@@ -183,10 +183,10 @@ func TestInitialPresenceAndProbes(t *testing.T) {
 
 	// Unavailable: broadcast, and the session is no longer available.
 	e.send(orchard, `<presence type='unavailable'><status>bye</status></presence>`)
-	if got := filter(j.take(t), wire.KindPresence, "unavailable"); len(got) != 1 || !got[0].HasChild(wire.NSClient, "status") {
+	if got := filter(j.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 || !got[0].HasChild(wire.NSClient, "status") {
 		t.Errorf("juliet got %s", describe(got))
 	}
-	if got := filter(garden.take(t), wire.KindPresence, "unavailable"); len(got) != 1 {
+	if got := filter(garden.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 {
 		t.Errorf("garden got %s", describe(got))
 	}
 	if orchard.Presence() != nil {
@@ -194,7 +194,7 @@ func TestInitialPresenceAndProbes(t *testing.T) {
 	}
 	// Nothing more to send when the session then ends.
 	e.unbind(orchard)
-	if got := j.take(t); len(got) != 0 {
+	if got := j.Take(t); len(got) != 0 {
 		t.Errorf("juliet got %s after a clean logout", describe(got))
 	}
 }
@@ -279,18 +279,18 @@ func TestPendingRequestRedelivered(t *testing.T) {
 
 	for i := range 2 { // each initial presence until answered
 		j := e.login(ljuliet + fmt.Sprintf("/r%d", i))
-		reqs := filter(j.take(t), wire.KindPresence, "subscribe")
+		reqs := filter(j.Take(t), wire.KindPresence, "subscribe")
 		if len(reqs) != 1 || reqs[0].From != lromeo || !reqs[0].HasChild(wire.NSClient, "status") {
 			t.Fatalf("login %d: requests %s", i, describe(reqs))
 		}
 		e.unbind(j)
 	}
 	j := e.login(ljuliet + "/r2")
-	j.take(t)
+	j.Take(t)
 	e.send(j, `<presence type='subscribed' to='romeo@example.com'/>`)
 	e.unbind(j)
 	j = e.login(ljuliet + "/r3")
-	if reqs := filter(j.take(t), wire.KindPresence, "subscribe"); len(reqs) != 0 {
+	if reqs := filter(j.Take(t), wire.KindPresence, "subscribe"); len(reqs) != 0 {
 		t.Errorf("answered request delivered again")
 	}
 	if a := subOf(e, lromeo, ljuliet); a != "To" {
@@ -302,19 +302,19 @@ func TestPreApprovalLocal(t *testing.T) {
 	e := newEnv(t, Options{}, lromeo, ljuliet)
 	r := e.login(lromeo + "/orchard")
 	j := e.login(ljuliet + "/balcony")
-	r.take(t)
-	j.take(t)
+	r.Take(t)
+	j.Take(t)
 
 	e.send(r, `<presence type='subscribed' to='juliet@example.com'/>`)
-	if got := j.take(t); len(got) != 0 {
+	if got := j.Take(t); len(got) != 0 {
 		t.Errorf("pre-approval was routed: %s", describe(got))
 	}
-	if ps := pushes(t, r.take(t)); len(ps) != 1 || !ps[0].Approved || ps[0].Sub != "none" {
+	if ps := pushes(t, r.Take(t)); len(ps) != 1 || !ps[0].Approved || ps[0].Sub != "none" {
 		t.Errorf("pre-approval push %v", ps)
 	}
 
 	e.send(j, `<presence type='subscribe' to='romeo@example.com'/>`)
-	gotR, gotJ := r.take(t), j.take(t)
+	gotR, gotJ := r.Take(t), j.Take(t)
 	if got := filter(gotR, wire.KindPresence, "subscribe"); len(got) != 0 {
 		t.Errorf("pre-approved request reached romeo")
 	}
@@ -335,9 +335,9 @@ func TestPreApprovalLocal(t *testing.T) {
 func TestSubscribeToMissingAccount(t *testing.T) {
 	e := newEnv(t, Options{}, lromeo)
 	r := e.login(lromeo + "/orchard")
-	r.take(t)
+	r.Take(t)
 	e.send(r, `<presence type='subscribe' to='ghost@example.com'/>`)
-	got := r.take(t)
+	got := r.Take(t)
 	if d := describe(filter(got, wire.KindPresence, "unsubscribed")); d != "presence/unsubscribed ghost@example.com→romeo@example.com" {
 		t.Errorf("got %s", describe(got))
 	}
@@ -354,7 +354,7 @@ func TestDirectedPresenceAndDisconnect(t *testing.T) {
 	garden := e.login(lromeo + "/garden")
 	r := e.login(lromeo + "/orchard")
 	for _, s := range []*fakeSession{j, bob, garden, r} {
-		s.take(t)
+		s.Take(t)
 	}
 	e.spied()
 
@@ -363,25 +363,25 @@ func TestDirectedPresenceAndDisconnect(t *testing.T) {
 	e.send(r, `<presence to='other@`+spyDomain+`'/>`)
 	e.send(r, `<presence type='unavailable' to='other@`+spyDomain+`'/>`)
 	e.send(r, `<presence to='juliet@example.com'/>`) // a subscriber: covered by the broadcast
-	if got := filter(bob.take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/orchard" || !got[0].HasChild(wire.NSClient, "status") {
+	if got := filter(bob.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/orchard" || !got[0].HasChild(wire.NSClient, "status") {
 		t.Errorf("bob got %s", describe(got))
 	}
 	if got := e.spied(); len(got) != 3 || !got[0].HasChild("http://jabber.org/protocol/muc", "x") {
 		t.Errorf("spy got %s", describe(got))
 	}
-	j.take(t)
+	j.Take(t)
 
 	e.unbind(r) // the connection drops
-	if got := describe(bob.take(t)); got != "presence/unavailable romeo@example.com/orchard→bob@example.com/x" {
+	if got := describe(bob.Take(t)); got != "presence/unavailable romeo@example.com/orchard→bob@example.com/x" {
 		t.Errorf("bob got %s", got)
 	}
 	if got := describe(e.spied()); got != "presence/unavailable romeo@example.com/orchard→room@spy.example/romeo" {
 		t.Errorf("spy got %s", got)
 	}
-	if got := describe(j.take(t)); got != "presence/unavailable romeo@example.com/orchard→juliet@example.com" {
+	if got := describe(j.Take(t)); got != "presence/unavailable romeo@example.com/orchard→juliet@example.com" {
 		t.Errorf("juliet got %s", got)
 	}
-	if got := describe(garden.take(t)); got != "presence/unavailable romeo@example.com/orchard→romeo@example.com/garden" {
+	if got := describe(garden.Take(t)); got != "presence/unavailable romeo@example.com/orchard→romeo@example.com/garden" {
 		t.Errorf("garden got %s", got)
 	}
 	e.m.dmu.Lock()
@@ -398,7 +398,7 @@ func TestDirectedWithoutInitial(t *testing.T) {
 	e := newEnv(t, Options{}, lromeo, ljuliet)
 	both(e, lromeo, ljuliet)
 	j := e.login(ljuliet + "/balcony")
-	j.take(t)
+	j.Take(t)
 	r := e.bind(lromeo + "/orchard")
 	e.send(r, `<presence to='room@`+spyDomain+`/romeo'/>`)
 	e.spied()
@@ -406,7 +406,7 @@ func TestDirectedWithoutInitial(t *testing.T) {
 	if got := describe(e.spied()); got != "presence/unavailable romeo@example.com/orchard→room@spy.example/romeo" {
 		t.Errorf("spy got %s", got)
 	}
-	if got := j.take(t); len(got) != 0 {
+	if got := j.Take(t); len(got) != 0 {
 		t.Errorf("juliet got %s", describe(got))
 	}
 }
@@ -422,10 +422,10 @@ func TestReplacedSession(t *testing.T) {
 	e.send(old, `<presence to='hall@`+spyDomain+`/romeo'/>`)
 	nu := e.login(lromeo + "/orchard")
 	e.send(nu, `<presence to='room@`+spyDomain+`/romeo'/>`)
-	j.take(t)
+	j.Take(t)
 	e.spied()
 	e.unbind(old)
-	if got := j.take(t); len(got) != 0 {
+	if got := j.Take(t); len(got) != 0 {
 		t.Errorf("juliet got %s", describe(got))
 	}
 	if got := describe(e.spied()); got != "presence/unavailable romeo@example.com/orchard→hall@spy.example/romeo" {
@@ -461,7 +461,7 @@ func TestBadPresenceType(t *testing.T) {
 	e := newEnv(t, Options{}, lromeo)
 	r := e.bind(lromeo + "/orchard")
 	e.send(r, `<presence type='bogus' id='b'/>`)
-	got := r.take(t)
+	got := r.Take(t)
 	if len(got) != 1 || errorCond(got[0]) != "bad-request" {
 		t.Errorf("got %s", describe(got))
 	}

@@ -71,7 +71,7 @@ func TestRosterGetSetPush(t *testing.T) {
 	c := e.bind(romeo + "/c") // never asks for the roster: gets no pushes
 
 	e.send(a, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`)
-	res := answer(t, a.take(t), "g1")
+	res := answer(t, a.Take(t), "g1")
 	r := decodeRoster(t, res)
 	if r.Query == nil || len(r.Query.Items) != 0 || r.Query.Ver == nil || *r.Query.Ver != "0" {
 		t.Fatalf("empty roster result: %s", res.Raw)
@@ -80,16 +80,16 @@ func TestRosterGetSetPush(t *testing.T) {
 		t.Errorf("result from %q to %q", res.From, res.To)
 	}
 	e.send(b, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`)
-	b.take(t)
+	b.Take(t)
 
 	e.send(a, `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'>
 		<item jid='nurse@example.com' name='Nurse' subscription='both' ask='subscribe'><group>Servants</group><group>Capulets</group></item>
 	</query></iq>`)
-	gotA := a.take(t)
+	gotA := a.Take(t)
 	if st := answer(t, gotA, "s1"); st.Type != "result" {
 		t.Fatalf("set answered %s", st.Raw)
 	}
-	for name, got := range map[string][]*wire.Stanza{"a": gotA, "b": b.take(t)} {
+	for name, got := range map[string][]*wire.Stanza{"a": gotA, "b": b.Take(t)} {
 		ps := pushes(t, got)
 		if len(ps) != 1 {
 			t.Fatalf("%s got %d pushes", name, len(ps))
@@ -99,7 +99,7 @@ func TestRosterGetSetPush(t *testing.T) {
 			t.Errorf("%s push %v, want %v", name, ps[0], want)
 		}
 	}
-	if n := len(c.take(t)); n != 0 {
+	if n := len(c.Take(t)); n != 0 {
 		t.Errorf("uninterested resource got %d stanzas", n)
 	}
 	it, _ := e.item(romeo, "nurse@example.com")
@@ -110,13 +110,13 @@ func TestRosterGetSetPush(t *testing.T) {
 	// Update: the name goes, the groups change, the state stays.
 	e.put(romeo, storage.RosterItem{JID: "nurse@example.com", Name: "Nurse", Subscription: storage.SubTo, Groups: []string{"Servants"}})
 	e.send(a, `<iq type='set' id='s2'><query xmlns='jabber:iq:roster'><item jid='nurse@example.com'><group>Friends</group></item></query></iq>`)
-	ps := pushes(t, a.take(t))
+	ps := pushes(t, a.Take(t))
 	if len(ps) != 1 || ps[0].Name != "" || ps[0].Sub != "to" || len(ps[0].Groups) != 1 || ps[0].Groups[0] != "Friends" {
 		t.Errorf("update push %v", ps)
 	}
 
 	e.send(a, `<iq type='get' id='g2'><query xmlns='jabber:iq:roster'/></iq>`)
-	r = decodeRoster(t, answer(t, a.take(t), "g2"))
+	r = decodeRoster(t, answer(t, a.Take(t), "g2"))
 	if len(r.Query.Items) != 1 || r.Query.Items[0].Subscription != "to" || *r.Query.Ver != "3" {
 		t.Errorf("roster after update: %+v ver %v", r.Query.Items, *r.Query.Ver)
 	}
@@ -144,7 +144,7 @@ func TestRosterSetErrors(t *testing.T) {
 			e := newEnv(t, Options{}, romeo)
 			s := e.bind(romeo + "/a")
 			e.send(s, `<iq type='set' id='e1'><query xmlns='jabber:iq:roster'>`+tc.query+`</query></iq>`)
-			got := s.take(t)
+			got := s.Take(t)
 			if c := errorCond(answer(t, got, "e1")); c != tc.cond {
 				t.Errorf("condition %q, want %q", c, tc.cond)
 			}
@@ -161,23 +161,23 @@ func TestRosterMaxItems(t *testing.T) {
 	for i := range 2 {
 		id := "s" + strconv.Itoa(i)
 		e.send(s, `<iq type='set' id='`+id+`'><query xmlns='jabber:iq:roster'><item jid='c`+strconv.Itoa(i)+`@example.com'/></query></iq>`)
-		if st := answer(t, s.take(t), id); st.Type != "result" {
+		if st := answer(t, s.Take(t), id); st.Type != "result" {
 			t.Fatalf("set %d: %s", i, st.Raw)
 		}
 	}
 	e.send(s, `<iq type='set' id='s3'><query xmlns='jabber:iq:roster'><item jid='c3@example.com'/></query></iq>`)
-	st := answer(t, s.take(t), "s3")
+	st := answer(t, s.Take(t), "s3")
 	if errorCond(st) != "not-allowed" || !bytes.Contains(st.Raw, []byte("full")) {
 		t.Errorf("over the limit: %s", st.Raw)
 	}
 	// Updating an existing item is fine at the limit.
 	e.send(s, `<iq type='set' id='s4'><query xmlns='jabber:iq:roster'><item jid='c1@example.com' name='x'/></query></iq>`)
-	if st := answer(t, s.take(t), "s4"); st.Type != "result" {
+	if st := answer(t, s.Take(t), "s4"); st.Type != "result" {
 		t.Errorf("update at the limit: %s", st.Raw)
 	}
 	// So is an outbound subscription to a contact already there, but not to a new one.
 	e.send(s, `<presence type='subscribe' to='c3@example.com'/>`)
-	if got := filter(s.take(t), wire.KindPresence, "error"); len(got) != 1 || errorCond(got[0]) != "not-allowed" {
+	if got := filter(s.Take(t), wire.KindPresence, "error"); len(got) != 1 || errorCond(got[0]) != "not-allowed" {
 		t.Errorf("subscription beyond the limit: %v", got)
 	}
 }
@@ -187,7 +187,7 @@ func TestRosterForbidden(t *testing.T) {
 	s := e.bind("tybalt@example.com/x")
 	for _, typ := range []string{"get", "set"} {
 		e.send(s, `<iq type='`+typ+`' id='f1' to='romeo@example.com'><query xmlns='jabber:iq:roster'><item jid='a@example.com'/></query></iq>`)
-		if c := errorCond(answer(t, s.take(t), "f1")); c != "forbidden" {
+		if c := errorCond(answer(t, s.Take(t), "f1")); c != "forbidden" {
 			t.Errorf("%s of another's roster: %q, want forbidden", typ, c)
 		}
 	}
@@ -216,7 +216,7 @@ func TestRosterVersioning(t *testing.T) {
 			q = `<query xmlns='jabber:iq:roster' ver='` + tc.ver + `'/>`
 		}
 		e.send(s, `<iq type='get' id='v'>`+q+`</iq>`)
-		st := answer(t, s.take(t), "v")
+		st := answer(t, s.Take(t), "v")
 		r := decodeRoster(t, st)
 		if tc.wantEmpty {
 			if r.Query != nil {
@@ -233,12 +233,12 @@ func TestRosterVersioning(t *testing.T) {
 	e2 := newEnv(t, Options{}, romeo)
 	s2 := e2.bind(romeo + "/a")
 	e2.send(s2, `<iq type='get' id='v'><query xmlns='jabber:iq:roster' ver='0'/></iq>`)
-	st := answer(t, s2.take(t), "v")
+	st := answer(t, s2.Take(t), "v")
 	if r := decodeRoster(t, st); r.Query == nil || r.Query.Ver != nil {
 		t.Errorf("versioning off: %s", st.Raw)
 	}
 	e2.send(s2, `<iq type='set' id='s'><query xmlns='jabber:iq:roster'><item jid='x@example.com'/></query></iq>`)
-	if ps := pushes(t, s2.take(t)); len(ps) != 1 || ps[0].Ver != "" {
+	if ps := pushes(t, s2.Take(t)); len(ps) != 1 || ps[0].Ver != "" {
 		t.Errorf("push with versioning off: %v", ps)
 	}
 }
@@ -262,11 +262,11 @@ func TestRosterRemove(t *testing.T) {
 			it.JID = juliet // added by the user with no name or groups: visible, so the removal is pushed
 			e.put(romeo, it)
 			s := e.login(romeo + "/a")
-			s.take(t)
+			s.Take(t)
 			e.spied()
 
 			e.send(s, `<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='`+juliet+`' subscription='remove'/></query></iq>`)
-			got := s.take(t)
+			got := s.Take(t)
 			if st := answer(t, got, "rm"); st.Type != "result" {
 				t.Fatalf("remove: %s", st.Raw)
 			}
@@ -296,15 +296,15 @@ func TestRosterRemove(t *testing.T) {
 func TestHiddenPendingItems(t *testing.T) {
 	e := newEnv(t, Options{Versioning: true}, romeo)
 	s := e.login(romeo + "/a")
-	s.take(t)
+	s.Take(t)
 
 	e.deliver(`<presence type='subscribe' from='` + juliet + `' to='` + romeo + `'/>`)
-	got := s.take(t)
+	got := s.Take(t)
 	if len(filter(got, wire.KindPresence, "subscribe")) != 1 || len(pushes(t, got)) != 0 {
 		t.Fatalf("request: %d stanzas, pushes %v", len(got), pushes(t, got))
 	}
 	e.send(s, `<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>`)
-	if r := decodeRoster(t, answer(t, s.take(t), "g")); len(r.Query.Items) != 0 {
+	if r := decodeRoster(t, answer(t, s.Take(t), "g")); len(r.Query.Items) != 0 {
 		t.Errorf("pending-only item shown: %+v", r.Query.Items)
 	}
 	if it, ok := e.item(romeo, juliet); !ok || !it.Hidden || !it.PendingIn {
@@ -312,7 +312,7 @@ func TestHiddenPendingItems(t *testing.T) {
 	}
 
 	e.send(s, `<presence type='subscribed' to='`+juliet+`'/>`)
-	ps := pushes(t, s.take(t))
+	ps := pushes(t, s.Take(t))
 	if len(ps) != 1 || ps[0].Sub != "from" {
 		t.Errorf("approval pushes %v", ps)
 	}
@@ -321,9 +321,9 @@ func TestHiddenPendingItems(t *testing.T) {
 	}
 
 	e.deliver(`<presence type='subscribe' from='nurse@` + spyDomain + `' to='` + romeo + `'/>`)
-	s.take(t)
+	s.Take(t)
 	e.send(s, `<presence type='unsubscribed' to='nurse@`+spyDomain+`'/>`)
-	if ps := pushes(t, s.take(t)); len(ps) != 0 {
+	if ps := pushes(t, s.Take(t)); len(ps) != 0 {
 		t.Errorf("refusal pushed %v", ps)
 	}
 	if _, ok := e.item(romeo, "nurse@"+spyDomain); ok {

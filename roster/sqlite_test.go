@@ -37,10 +37,10 @@ func TestWithSQLite(t *testing.T) {
 	r := e.login(lromeo + "/orchard")
 	e.send(r, `<iq type='set' id='s'><query xmlns='jabber:iq:roster'><item jid='juliet@example.com' name='J'><group>Capulet</group></item></query></iq>`)
 	e.send(r, `<presence type='subscribe' to='juliet@example.com'><status>hi</status></presence>`)
-	r.take(t)
+	r.Take(t)
 
 	j := e.login(ljuliet + "/balcony")
-	got := j.take(t)
+	got := j.Take(t)
 	if reqs := filter(got, wire.KindPresence, "subscribe"); len(reqs) != 1 || !reqs[0].HasChild(wire.NSClient, "status") {
 		t.Fatalf("pending request: %s", describe(got))
 	}
@@ -54,24 +54,24 @@ func TestWithSQLite(t *testing.T) {
 	if it.Name != "J" || len(it.Groups) != 1 {
 		t.Errorf("subscription changes lost the name or groups: %+v", it)
 	}
-	r.take(t)
-	j.take(t)
+	r.Take(t)
+	j.Take(t)
 
 	garden := e.login(lromeo + "/garden")
-	if got := filter(garden.take(t), wire.KindPresence, ""); len(got) != 3 { // juliet, orchard, itself
+	if got := filter(garden.Take(t), wire.KindPresence, ""); len(got) != 3 { // juliet, orchard, itself
 		t.Errorf("garden got %s", describe(got))
 	}
-	if got := filter(j.take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/garden" {
+	if got := filter(j.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != lromeo+"/garden" {
 		t.Errorf("juliet got %s", describe(got))
 	}
 
 	e.send(garden, `<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>`)
-	res := decodeRoster(t, answer(t, garden.take(t), "g"))
+	res := decodeRoster(t, answer(t, garden.Take(t), "g"))
 	if len(res.Query.Items) != 1 || res.Query.Items[0].Subscription != "both" {
 		t.Errorf("roster %+v", res.Query.Items)
 	}
 	e.send(garden, `<iq type='get' id='g2'><query xmlns='jabber:iq:roster' ver='`+*res.Query.Ver+`'/></iq>`)
-	if st := answer(t, garden.take(t), "g2"); decodeRoster(t, st).Query != nil {
+	if st := answer(t, garden.Take(t), "g2"); decodeRoster(t, st).Query != nil {
 		t.Errorf("current version answered with %s", st.Raw)
 	}
 }

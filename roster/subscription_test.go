@@ -186,7 +186,7 @@ func TestOutboundSubscriptionRows(t *testing.T) {
 			item.JID = juliet // put by the user (not Hidden), no name or groups: visible in every state
 			e.put(romeo, item)
 			s := e.login(romeo + "/orchard")
-			s.take(t)
+			s.Take(t)
 			e.spied()
 
 			e.send(s, `<presence type='`+tc.typ+`' to='`+juliet+`/balcony' id='x1'><status>hi</status></presence>`)
@@ -215,7 +215,7 @@ func TestOutboundSubscriptionRows(t *testing.T) {
 					t.Errorf("routed stanza lost its children: %s", r.Raw)
 				}
 			}
-			ps := pushes(t, s.take(t))
+			ps := pushes(t, s.Take(t))
 			visible := tc.state != want &&
 				!(states[tc.state].Subscription == states[want].Subscription && states[tc.state].Ask == states[want].Ask &&
 					states[tc.state].Approved == states[want].Approved)
@@ -242,7 +242,7 @@ func TestInboundSubscriptionRows(t *testing.T) {
 			item.JID = juliet // visible: not Hidden, even with no name or groups
 			e.put(romeo, item)
 			s := e.login(romeo + "/orchard")
-			s.take(t)
+			s.Take(t)
 			e.spied()
 
 			e.deliver(`<presence type='` + tc.typ + `' from='` + juliet + `/balcony' to='` + romeo + `'><status>x</status></presence>`)
@@ -255,7 +255,7 @@ func TestInboundSubscriptionRows(t *testing.T) {
 			if stateName(got) != want {
 				t.Errorf("state %s, want %s", stateName(got), want)
 			}
-			recv := s.take(t)
+			recv := s.Take(t)
 			delivered := filter(recv, wire.KindPresence, tc.typ)
 			if tc.pass != (len(delivered) == 1) {
 				t.Fatalf("delivered %d, want delivered=%v", len(delivered), tc.pass)
