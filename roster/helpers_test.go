@@ -114,19 +114,6 @@ func (m *memRoster) Version(_ context.Context, owner string) (uint64, error) {
 // fakeSession records what a session is sent.
 type fakeSession = routertest.Session
 
-func parseAll(t *testing.T, raws [][]byte) []*wire.Stanza {
-	t.Helper()
-	var out []*wire.Stanza
-	for _, raw := range raws {
-		st, err := wire.ParseElement(raw, wire.NSClient)
-		if err != nil {
-			t.Fatalf("session got malformed XML %q: %v", raw, err)
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
 // spyDomain is a local domain whose traffic a test hook records instead of
 // delivering: it stands for a contact's server, so that what the module
 // routes to a contact can be observed exactly.
