@@ -243,8 +243,8 @@ func (s *Server) startHTTP(l conf.HTTPListener) error {
 		mux.Handle(rt.pattern, rt.h)
 	}
 	if l.HostMeta {
-		mux.HandleFunc("/.well-known/host-meta", hostMeta(l.WebSocketPath, false))
-		mux.HandleFunc("/.well-known/host-meta.json", hostMeta(l.WebSocketPath, true))
+		mux.HandleFunc("/.well-known/host-meta", hostMeta(l.WebSocketPath, l.BOSHPath, false))
+		mux.HandleFunc("/.well-known/host-meta.json", hostMeta(l.WebSocketPath, l.BOSHPath, true))
 	}
 	ln, err := net.Listen("tcp", string(l.Address))
 	if err != nil {
