@@ -38,6 +38,7 @@ import (
 	"bytes"
 
 	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/mam"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -182,6 +183,11 @@ func (m *Module) outbound(c *router.Context) bool {
 		}
 		if wrapped == nil {
 			wrapped = st.Standalone()
+			// XEP-0313 §4.2: the sent copy carries its id in the sender's
+			// own archive, so the other devices can dedupe against MAM.
+			if id, ok := mam.SentStanzaID(c); ok {
+				wrapped = wire.InsertChild(wrapped, mam.StanzaID(id, user.String()))
+			}
 		}
 		s.Send(wrap("sent", st.Type, user.String(), s.JID().String(), wrapped))
 	}

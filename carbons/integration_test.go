@@ -164,3 +164,33 @@ func TestCarbonsOverTheWire(t *testing.T) {
 		t.Errorf("the copy lacks the original's %s: %s", sid, c.Raw)
 	}
 }
+
+// A <sent/> copy carries the message's id in the sender's own archive
+// (XEP-0313 §4.2), the same id a MAM query of that archive returns.
+func TestSentCopyCarriesArchiveID(t *testing.T) {
+	e := servertest.Start(t, nil)
+	alice := e.AddUser("alice", "pw-alice-1")
+	e.AddUser("bob", "pw-bob-1")
+	phone := online(t, e, "alice", "phone", 0, true)
+	laptop := online(t, e, "alice", "laptop", 0, true)
+	_ = phone.Send("<message type='chat' id='s1' to='bob@" + e.Domain + "'><body>archived</body></message>")
+	cp, err := laptop.Expect(timeout, func(s *wire.Stanza) bool { return s.Kind == wire.KindMessage && client.Contains(s, "<sent xmlns='urn:xmpp:carbons:2'") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := "<stanza-id xmlns='urn:xmpp:sid:0' by='" + alice + "' id='"
+	i := bytes.Index(cp.Raw, []byte(mark))
+	if i < 0 {
+		t.Fatalf("sent copy without the sender's stanza-id: %s", cp.Raw)
+	}
+	rest := cp.Raw[i+len(mark):]
+	id := string(rest[:bytes.IndexByte(rest, '\'')])
+	_ = phone.Send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='q'/></iq>")
+	res, err := phone.Expect(timeout, func(s *wire.Stanza) bool { return s.Kind == wire.KindMessage && client.Contains(s, "queryid='q'") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !client.Contains(res, "id='"+id+"'") || !client.Contains(res, "archived") {
+		t.Fatalf("archive result %s does not have id %s", res.Raw, id)
+	}
+}
