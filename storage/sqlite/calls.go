@@ -20,20 +20,13 @@ func bareOf(j string) string {
 	return j
 }
 
-func optMicros(t interface{ IsZero() bool }, us int64) any {
-	if t.IsZero() {
-		return nil
-	}
-	return us
-}
-
 func (c *calls) Put(ctx context.Context, r storage.CallRecord) error {
 	return c.s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO calls
 			(id, caller, callee, caller_bare, callee_bare, media, start_us, answer_us, end_us, end_reason)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.Caller, r.Callee, bareOf(r.Caller), bareOf(r.Callee), strings.Join(r.Media, " "),
-			toMicros(r.Start), optMicros(r.Answer, toMicros(r.Answer)), optMicros(r.End, toMicros(r.End)), r.EndReason)
+			toMicros(r.Start), nullMicros(r.Answer), nullMicros(r.End), r.EndReason)
 		return err
 	})
 }
@@ -67,13 +60,7 @@ func (c *calls) List(ctx context.Context, jid string, limit int) ([]storage.Call
 		if media != "" {
 			r.Media = strings.Split(media, " ")
 		}
-		r.Start = fromMicros(start)
-		if answer.Valid {
-			r.Answer = fromMicros(answer.Int64)
-		}
-		if end.Valid {
-			r.End = fromMicros(end.Int64)
-		}
+		r.Start, r.Answer, r.End = fromMicros(start), fromNullMicros(answer), fromNullMicros(end)
 		out = append(out, r)
 	}
 	return out, rows.Err()
