@@ -106,18 +106,28 @@ func (m *Module) pubsubSet(c *router.Context) {
 	}
 }
 
-func (m *Module) ownerGet(c *router.Context) {
+// ownerAction returns the action of a pubsub#owner request by the node
+// owner; otherwise it answers the error and returns nil.
+func ownerAction(c *router.Context) *etree.Element {
 	ps := request(c, NSOwner)
 	if ps == nil {
-		return
+		return nil
 	}
 	a := action(ps)
 	if a == nil || a.NamespaceURI() != NSOwner {
 		c.Error("modify", "bad-request", "")
-		return
+		return nil
 	}
 	if !isOwner(c) {
 		c.Error("auth", "forbidden", "")
+		return nil
+	}
+	return a
+}
+
+func (m *Module) ownerGet(c *router.Context) {
+	a := ownerAction(c)
+	if a == nil {
 		return
 	}
 	switch a.Tag {
@@ -139,17 +149,8 @@ func (m *Module) ownerGet(c *router.Context) {
 }
 
 func (m *Module) ownerSet(c *router.Context) {
-	ps := request(c, NSOwner)
-	if ps == nil {
-		return
-	}
-	a := action(ps)
-	if a == nil || a.NamespaceURI() != NSOwner {
-		c.Error("modify", "bad-request", "")
-		return
-	}
-	if !isOwner(c) {
-		c.Error("auth", "forbidden", "")
+	a := ownerAction(c)
+	if a == nil {
 		return
 	}
 	switch a.Tag {
