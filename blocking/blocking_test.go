@@ -1,6 +1,7 @@
 package blocking
 
 import (
+	"github.com/xmppd/xmppd/router/routertest"
 	"slices"
 	"strings"
 	"testing"
@@ -84,13 +85,13 @@ func TestCommandsAndPushes(t *testing.T) {
 	}
 	wantPush := []string{"romeo@montague.net", "iago@shakespeare.lit"} // prepared, once each, as requested
 	for _, s := range []*fakeSession{phone, laptop} {
-		got := ofKind(s.Take(t), wire.KindIQ, "set")
+		got := routertest.OfKind(s.Take(t), wire.KindIQ, "set")
 		if len(got) != 1 || got[0].PayloadName != "block" || !slices.Equal(items(t, got[0]), wantPush) || got[0].To != s.JID().String() {
-			t.Errorf("%s: block push %s", s.JID(), describe(got))
+			t.Errorf("%s: block push %s", s.JID(), routertest.Describe(got))
 		}
 	}
 	if got := quiet.Take(t); len(got) != 0 {
-		t.Errorf("a resource that never asked got %s", describe(got))
+		t.Errorf("a resource that never asked got %s", routertest.Describe(got))
 	}
 
 	res = e.iq(laptop, `<iq type='get' id='g3'><blocklist xmlns='urn:xmpp:blocking'/></iq>`, "g3")
@@ -111,7 +112,7 @@ func TestCommandsAndPushes(t *testing.T) {
 		{`<iq type='set' id='x'><block xmlns='urn:xmpp:blocking'><item jid='a@b'/><item jid='c@d'/><item jid='e@f'/></block></iq>`, "not-allowed"},
 	} {
 		res := e.iq(phone, c.raw, "x")
-		if res.Type != "error" || condition(res) != c.cond {
+		if res.Type != "error" || routertest.Condition(res) != c.cond {
 			t.Errorf("%s: got %s, want %s", c.raw, res.Raw, c.cond)
 		}
 	}
@@ -128,16 +129,16 @@ func TestCommandsAndPushes(t *testing.T) {
 	if res.Type != "result" {
 		t.Fatalf("unblock: %s", res.Raw)
 	}
-	if got := ofKind(laptop.Take(t), wire.KindIQ, "set"); len(got) != 1 || got[0].PayloadName != "unblock" ||
+	if got := routertest.OfKind(laptop.Take(t), wire.KindIQ, "set"); len(got) != 1 || got[0].PayloadName != "unblock" ||
 		!slices.Equal(items(t, got[0]), []string{"iago@shakespeare.lit", "never@listed"}) {
-		t.Errorf("unblock push %s", describe(got))
+		t.Errorf("unblock push %s", routertest.Describe(got))
 	}
 	res = e.iq(phone, `<iq type='set' id='u2'><unblock xmlns='urn:xmpp:blocking'/></iq>`, "u2")
 	if res.Type != "result" {
 		t.Fatalf("unblock all: %s", res.Raw)
 	}
-	if got := ofKind(laptop.Take(t), wire.KindIQ, "set"); len(got) != 1 || !strings.Contains(string(got[0].Raw), "<unblock xmlns='urn:xmpp:blocking'/>") {
-		t.Errorf("unblock-all push %s", describe(got))
+	if got := routertest.OfKind(laptop.Take(t), wire.KindIQ, "set"); len(got) != 1 || !strings.Contains(string(got[0].Raw), "<unblock xmlns='urn:xmpp:blocking'/>") {
+		t.Errorf("unblock-all push %s", routertest.Describe(got))
 	}
 	if got, _ := e.store.Blocklist().List(t.Context(), alice); len(got) != 0 {
 		t.Errorf("stored list after unblock-all: %q", got)
@@ -173,18 +174,18 @@ func TestInbound(t *testing.T) {
 	e.send(b, `<iq to='alice@example.com/phone' type='set' id='q2'><query xmlns='x'/></iq>`)
 	e.send(b, `<iq to='alice@example.com/phone' type='result' id='q3'/>`)
 	if got := a.Take(t); len(got) != 0 {
-		t.Errorf("alice received from a blocked JID: %s", describe(got))
+		t.Errorf("alice received from a blocked JID: %s", routertest.Describe(got))
 	}
 	got := b.Take(t)
 	var answered []string
 	for _, st := range got {
-		if st.Type != "error" || condition(st) != "service-unavailable" || st.From == "" {
+		if st.Type != "error" || routertest.Condition(st) != "service-unavailable" || st.From == "" {
 			t.Errorf("bob got %s", st.Raw)
 		}
 		answered = append(answered, st.ID)
 	}
 	if !slices.Equal(answered, []string{"m1", "m2", "q1", "q2"}) {
-		t.Errorf("answered %q, want m1 m2 q1 q2 (presence, errors and results silently dropped):\n%s", answered, describe(got))
+		t.Errorf("answered %q, want m1 m2 q1 q2 (presence, errors and results silently dropped):\n%s", answered, routertest.Describe(got))
 	}
 	if len(got) > 0 && !strings.Contains(string(got[0].Raw), "<body>hi</body>") {
 		t.Errorf("message error lost the original content: %s", got[0].Raw)
@@ -197,8 +198,8 @@ func TestInbound(t *testing.T) {
 	// Others still get through.
 	c := e.login(carol + "/pc")
 	e.send(c, `<message to='alice@example.com' type='chat' id='m4'><body>hi</body></message>`)
-	if got := ofKind(a.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
-		t.Errorf("carol's message: %s", describe(got))
+	if got := routertest.OfKind(a.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
+		t.Errorf("carol's message: %s", routertest.Describe(got))
 	}
 }
 
@@ -217,14 +218,14 @@ func TestOutbound(t *testing.T) {
 	e.send(a, `<iq to='bob@example.com/laptop' type='result' id='q2'/>`)
 	e.send(a, `<message to='bob@example.com' type='error' id='m2'/>`)
 	if got := b.Take(t); len(got) != 0 {
-		t.Errorf("bob received from alice: %s", describe(got))
+		t.Errorf("bob received from alice: %s", routertest.Describe(got))
 	}
 	got := a.Take(t)
 	if len(got) != 4 {
-		t.Fatalf("alice got %d answers, want 4:\n%s", len(got), describe(got))
+		t.Fatalf("alice got %d answers, want 4:\n%s", len(got), routertest.Describe(got))
 	}
 	for _, st := range got {
-		if st.Type != "error" || condition(st) != "not-acceptable+blocked" ||
+		if st.Type != "error" || routertest.Condition(st) != "not-acceptable+blocked" ||
 			!strings.Contains(string(st.Raw), "<error type='cancel'>") || !strings.HasPrefix(st.From, bob) || st.To != alice+"/phone" {
 			t.Errorf("answer %s", st.Raw)
 		}
@@ -237,13 +238,13 @@ func TestOutbound(t *testing.T) {
 	a2 := e.login(alice + "/laptop")
 	a.Take(t)
 	e.send(a, `<message to='alice@example.com/laptop' type='chat'><body>note</body></message>`)
-	if got := ofKind(a2.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
-		t.Errorf("message to her own resource: %s", describe(got))
+	if got := routertest.OfKind(a2.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
+		t.Errorf("message to her own resource: %s", routertest.Describe(got))
 	}
 	block(t, e, a, "example.com")
 	e.send(a, `<iq to='example.com' type='get' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
-	if got := a.Take(t); len(got) != 1 || condition(got[0]) == "not-acceptable+blocked" {
-		t.Errorf("iq to her server: %s", describe(got))
+	if got := a.Take(t); len(got) != 1 || routertest.Condition(got[0]) == "not-acceptable+blocked" {
+		t.Errorf("iq to her server: %s", routertest.Describe(got))
 	}
 }
 
@@ -258,15 +259,15 @@ func TestMatchingRulesEnforced(t *testing.T) {
 	for _, s := range []*fakeSession{b1, b2, c} {
 		e.send(s, `<message to='alice@example.com' type='chat'><body>x</body></message>`)
 	}
-	got := ofKind(a.Take(t), wire.KindMessage, "chat")
+	got := routertest.OfKind(a.Take(t), wire.KindMessage, "chat")
 	if len(got) != 1 || got[0].From != bob+"/tablet" {
-		t.Errorf("alice got %s; want only bob/tablet's", describe(got))
+		t.Errorf("alice got %s; want only bob/tablet's", routertest.Describe(got))
 	}
-	if errs := ofKind(b1.Take(t), wire.KindMessage, "error"); len(errs) != 1 {
-		t.Errorf("bob/laptop: %s", describe(errs))
+	if errs := routertest.OfKind(b1.Take(t), wire.KindMessage, "error"); len(errs) != 1 {
+		t.Errorf("bob/laptop: %s", routertest.Describe(errs))
 	}
-	if errs := ofKind(c.Take(t), wire.KindMessage, "error"); len(errs) != 1 {
-		t.Errorf("carol (blocked domain): %s", describe(errs))
+	if errs := routertest.OfKind(c.Take(t), wire.KindMessage, "error"); len(errs) != 1 {
+		t.Errorf("carol (blocked domain): %s", routertest.Describe(errs))
 	}
 }
 
@@ -279,11 +280,11 @@ func TestPresenceOnBlockAndUnblock(t *testing.T) {
 	b.Take(t)
 
 	block(t, e, a, bob)
-	if got := ofKind(b.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != alice+"/phone" {
-		t.Errorf("bob was not told alice left: %s", describe(got))
+	if got := routertest.OfKind(b.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != alice+"/phone" {
+		t.Errorf("bob was not told alice left: %s", routertest.Describe(got))
 	}
-	if got := ofKind(a.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != bob+"/laptop" {
-		t.Errorf("alice was not shown bob as gone: %s", describe(got))
+	if got := routertest.OfKind(a.Take(t), wire.KindPresence, "unavailable"); len(got) != 1 || got[0].From != bob+"/laptop" {
+		t.Errorf("alice was not shown bob as gone: %s", routertest.Describe(got))
 	}
 
 	// Broadcasts no longer cross, either way; a new resource's probes too.
@@ -303,20 +304,20 @@ func TestPresenceOnBlockAndUnblock(t *testing.T) {
 	e.r.Unbind(a2)
 	e.r.SessionUnbound(a2)
 	if got := b.Take(t); len(got) != 0 {
-		t.Errorf("bob got alice/laptop's logout: %s", describe(got))
+		t.Errorf("bob got alice/laptop's logout: %s", routertest.Describe(got))
 	}
 	a.Take(t)
 
 	e.send(a, `<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@example.com'/></unblock></iq>`)
-	if got := ofKind(b.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != alice+"/phone" || !strings.Contains(string(got[0].Raw), "away") {
-		t.Errorf("bob did not get alice's current presence: %s", describe(got))
+	if got := routertest.OfKind(b.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != alice+"/phone" || !strings.Contains(string(got[0].Raw), "away") {
+		t.Errorf("bob did not get alice's current presence: %s", routertest.Describe(got))
 	}
-	if got := ofKind(a.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != bob+"/laptop" || !strings.Contains(string(got[0].Raw), "here") {
-		t.Errorf("alice did not get bob's presence back: %s", describe(got))
+	if got := routertest.OfKind(a.Take(t), wire.KindPresence, ""); len(got) != 1 || got[0].From != bob+"/laptop" || !strings.Contains(string(got[0].Raw), "here") {
+		t.Errorf("alice did not get bob's presence back: %s", routertest.Describe(got))
 	}
 	e.send(b, `<message to='alice@example.com' type='chat'><body>back</body></message>`)
-	if got := ofKind(a.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
-		t.Errorf("after unblocking: %s", describe(got))
+	if got := routertest.OfKind(a.Take(t), wire.KindMessage, "chat"); len(got) != 1 {
+		t.Errorf("after unblocking: %s", routertest.Describe(got))
 	}
 }
 
@@ -330,7 +331,7 @@ func TestRemoteSender(t *testing.T) {
 	e.deliver(`<message from='friend@good.example/x' to='alice@example.com' type='chat'><body>hi</body></message>`)
 	got := a.Take(t)
 	if len(got) != 1 || got[0].From != "friend@good.example/x" {
-		t.Errorf("alice got %s", describe(got))
+		t.Errorf("alice got %s", routertest.Describe(got))
 	}
 	if n, _ := e.store.Offline().Count(t.Context(), alice); n != 0 {
 		t.Errorf("%d offline messages", n)

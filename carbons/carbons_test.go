@@ -2,6 +2,7 @@ package carbons
 
 import (
 	"encoding/xml"
+	"github.com/xmppd/xmppd/router/routertest"
 	"strings"
 	"testing"
 
@@ -121,7 +122,7 @@ func TestEnableDisable(t *testing.T) {
 		{a, `<iq type='set' id='3'><other xmlns='urn:xmpp:carbons:2'/></iq>`, "bad-request"},
 		{a, `<iq type='get' id='3'><enable xmlns='urn:xmpp:carbons:2'/></iq>`, "feature-not-implemented"},
 	} {
-		if res := e.iq(c.s, c.raw, "3"); res.Type != "error" || condition(res) != c.cond {
+		if res := e.iq(c.s, c.raw, "3"); res.Type != "error" || routertest.Condition(res) != c.cond {
 			t.Errorf("%s: %s, want %s", c.raw, res.Raw, c.cond)
 		}
 	}
@@ -152,25 +153,25 @@ func TestReceivedAndSent(t *testing.T) {
 	// Received: to one full JID, copied to the other carbons-enabled resource.
 	e.send(b, `<message to='alice@example.com/phone' type='chat' id='m1'><body>hi</body></message>`)
 	if got := messages(phone.Take(t)); len(got) != 1 || got[0].ID != "m1" {
-		t.Errorf("phone: %s", describe(got))
+		t.Errorf("phone: %s", routertest.Describe(got))
 	}
 	got := laptop.Take(t)
 	cs := carbons(t, got)
 	if len(got) != 1 || len(cs) != 1 {
-		t.Fatalf("laptop got %s", describe(got))
+		t.Fatalf("laptop got %s", routertest.Describe(got))
 	}
 	if c := cs[0]; c.Kind != "received" || c.From != alice || c.To != alice+"/laptop" || c.Type != "chat" ||
 		c.Inner.ID != "m1" || c.Inner.From != bob+"/pc" || c.Inner.To != alice+"/phone" || !c.Inner.HasChild(wire.NSClient, "body") {
 		t.Errorf("received carbon %+v", c)
 	}
 	if got := old.Take(t); len(got) != 0 {
-		t.Errorf("a resource without carbons got %s", describe(got))
+		t.Errorf("a resource without carbons got %s", routertest.Describe(got))
 	}
 
 	// Sent: to the sender's other carbons-enabled resources, not to itself.
 	e.send(phone, `<message to='bob@example.com' type='chat' id='m2'><body>hello</body></message>`)
 	if got := messages(b.Take(t)); len(got) != 1 {
-		t.Errorf("bob: %s", describe(got))
+		t.Errorf("bob: %s", routertest.Describe(got))
 	}
 	cs = carbons(t, laptop.Take(t))
 	if len(cs) != 1 || cs[0].Kind != "sent" || cs[0].From != alice || cs[0].To != alice+"/laptop" ||
@@ -178,10 +179,10 @@ func TestReceivedAndSent(t *testing.T) {
 		t.Errorf("sent carbon %+v", cs)
 	}
 	if got := phone.Take(t); len(got) != 0 {
-		t.Errorf("the sender got %s", describe(got))
+		t.Errorf("the sender got %s", routertest.Describe(got))
 	}
 	if got := old.Take(t); len(got) != 0 {
-		t.Errorf("a resource without carbons got %s", describe(got))
+		t.Errorf("a resource without carbons got %s", routertest.Describe(got))
 	}
 	// Also when the sender has not enabled carbons itself (§7.2).
 	e.send(old, `<message to='bob@example.com' type='chat' id='m3'><body>x</body></message>`)
@@ -203,13 +204,13 @@ func TestBareJIDNotDoubled(t *testing.T) {
 	for _, s := range []*fakeSession{phone, laptop} {
 		got := s.Take(t)
 		if len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
-			t.Errorf("%s got %s; want the original only", s.JID(), describe(got))
+			t.Errorf("%s got %s; want the original only", s.JID(), routertest.Describe(got))
 		}
 	}
 	for _, s := range []*fakeSession{away, bound} {
 		got := s.Take(t)
 		if cs := carbons(t, got); len(got) != 1 || len(cs) != 1 || cs[0].Kind != "received" {
-			t.Errorf("%s got %s; want one received carbon", s.JID(), describe(got))
+			t.Errorf("%s got %s; want one received carbon", s.JID(), routertest.Describe(got))
 		}
 	}
 
@@ -223,19 +224,19 @@ func TestBareJIDNotDoubled(t *testing.T) {
 	b2 := e2.online(bob+"/pc", 0, false)
 	e2.send(b2, `<message to='alice@example.com' type='chat' id='m3'><body>later</body></message>`)
 	if got := away2.Take(t); len(carbons(t, got)) != 1 {
-		t.Errorf("away (offline case): %s", describe(got))
+		t.Errorf("away (offline case): %s", routertest.Describe(got))
 	}
 	if got := bound2.Take(t); len(got) != 0 {
-		t.Errorf("bound without presence (offline case): %s", describe(got))
+		t.Errorf("bound without presence (offline case): %s", routertest.Describe(got))
 	}
 
 	// A full JID that is not bound: chat is delivered by the bare rules.
 	e.send(b, `<message to='alice@example.com/gone' type='chat' id='m2'><body>hi</body></message>`)
 	if got := phone.Take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
-		t.Errorf("phone: %s", describe(got))
+		t.Errorf("phone: %s", routertest.Describe(got))
 	}
 	if got := away.Take(t); len(carbons(t, got)) != 1 {
-		t.Errorf("away: %s", describe(got))
+		t.Errorf("away: %s", routertest.Describe(got))
 	}
 }
 
@@ -281,7 +282,7 @@ func TestEligibility(t *testing.T) {
 	// The private element stays in the delivered message (§7).
 	e.send(b, `<message to='alice@example.com/phone' type='chat'><body>x</body><private xmlns='urn:xmpp:carbons:2'/></message>`)
 	if got := messages(phone.Take(t)); len(got) != 1 || !got[0].HasChild(NS, "private") {
-		t.Errorf("delivered private message: %s", describe(got))
+		t.Errorf("delivered private message: %s", routertest.Describe(got))
 	}
 
 	// An error to a full JID is copied like the message it answers; to a
@@ -292,7 +293,7 @@ func TestEligibility(t *testing.T) {
 	}
 	e.send(b, `<message to='alice@example.com' type='error'><body>x</body><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`)
 	if got := laptop.Take(t); len(got) != 0 {
-		t.Errorf("error to the bare JID: %s", describe(got))
+		t.Errorf("error to the bare JID: %s", routertest.Describe(got))
 	}
 }
 
@@ -306,19 +307,19 @@ func TestOwnResourcesAndMUC(t *testing.T) {
 	// third a received copy, the sender nothing.
 	e.send(phone, `<message to='alice@example.com/laptop' type='chat' id='n1'><body>note</body></message>`)
 	if got := laptop.Take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
-		t.Errorf("laptop: %s", describe(got))
+		t.Errorf("laptop: %s", routertest.Describe(got))
 	}
 	if cs := carbons(t, tablet.Take(t)); len(cs) != 1 || cs[0].Kind != "received" {
 		t.Errorf("tablet: %+v", cs)
 	}
 	if got := phone.Take(t); len(got) != 0 {
-		t.Errorf("phone: %s", describe(got))
+		t.Errorf("phone: %s", routertest.Describe(got))
 	}
 	// To her own bare JID: every available resource gets it once.
 	e.send(phone, `<message to='alice@example.com' type='chat' id='n2'><body>note to self</body></message>`)
 	for _, s := range []*fakeSession{phone, laptop, tablet} {
 		if got := s.Take(t); len(messages(got)) != 1 || len(carbons(t, got)) != 0 {
-			t.Errorf("%s: %s", s.JID(), describe(got))
+			t.Errorf("%s: %s", s.JID(), routertest.Describe(got))
 		}
 	}
 
@@ -326,7 +327,7 @@ func TestOwnResourcesAndMUC(t *testing.T) {
 	// occupant is.
 	e.deliver(`<message from='room@conference.example.org/juliet' to='alice@example.com/phone' type='chat'><body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`)
 	if got := laptop.Take(t); len(got) != 0 {
-		t.Errorf("MUC PM received: %s", describe(got))
+		t.Errorf("MUC PM received: %s", routertest.Describe(got))
 	}
 	phone.Take(t)
 	e.send(phone, `<message to='room@conference.example.org/juliet' type='chat'><body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`)

@@ -174,7 +174,9 @@ func TestSentCopyCarriesArchiveID(t *testing.T) {
 	phone := online(t, e, "alice", "phone", 0, true)
 	laptop := online(t, e, "alice", "laptop", 0, true)
 	_ = phone.Send("<message type='chat' id='s1' to='bob@" + e.Domain + "'><body>archived</body></message>")
-	cp, err := laptop.Expect(timeout, func(s *wire.Stanza) bool { return s.Kind == wire.KindMessage && client.Contains(s, "<sent xmlns='urn:xmpp:carbons:2'") })
+	cp, err := laptop.Expect(timeout, func(s *wire.Stanza) bool {
+		return s.Kind == wire.KindMessage && client.Contains(s, "<sent xmlns='urn:xmpp:carbons:2'")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

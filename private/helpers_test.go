@@ -2,11 +2,9 @@ package private
 
 import (
 	"context"
-	"encoding/xml"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"mellium.im/xmpp/jid"
@@ -80,41 +78,5 @@ func (e *env) send(s *fakeSession, raw string) {
 func (e *env) iq(s *fakeSession, raw, id string) *wire.Stanza {
 	e.t.Helper()
 	e.send(s, raw)
-	var answer *wire.Stanza
-	var rest [][]byte
-	for _, st := range s.Take(e.t) {
-		if answer == nil && st.Kind == wire.KindIQ && st.ID == id && (st.Type == "result" || st.Type == "error") {
-			answer = st
-			continue
-		}
-		rest = append(rest, st.Raw)
-	}
-	s.Unread(rest)
-	if answer == nil {
-		e.t.Fatalf("no answer to %s", raw)
-	}
-	return answer
-}
-
-// condition returns the stanza error condition of st ("" if none).
-func condition(st *wire.Stanza) string {
-	var v struct {
-		Error struct {
-			Type  string `xml:"type,attr"`
-			Conds []struct {
-				XMLName xml.Name
-			} `xml:",any"`
-		} `xml:"error"`
-	}
-	if err := st.Decode(&v); err != nil {
-		return "decode: " + err.Error()
-	}
-	var names []string
-	for _, c := range v.Error.Conds {
-		if c.XMLName.Local == "text" {
-			continue
-		}
-		names = append(names, c.XMLName.Local)
-	}
-	return strings.Join(names, "+")
+	return s.Answer(e.t, id)
 }

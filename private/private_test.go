@@ -2,6 +2,7 @@ package private
 
 import (
 	"context"
+	"github.com/xmppd/xmppd/router/routertest"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	for _, typ := range []string{"get", "set"} {
 		res = e.iq(b, `<iq type='`+typ+`' id='x' to='alice@example.com'><query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'/></query></iq>`, "x")
-		if res.Type != "error" || condition(res) != "forbidden" {
+		if res.Type != "error" || routertest.Condition(res) != "forbidden" {
 			t.Errorf("bob %s on alice: %s", typ, res.Raw)
 		}
 	}
@@ -81,7 +82,7 @@ func TestRefusals(t *testing.T) {
 		{`<iq type='set' id='x'><query xmlns='jabber:iq:private'><big xmlns='urn:big'>` + strings.Repeat("x", 200) + `</big></query></iq>`, "not-acceptable"},
 	} {
 		res := e.iq(a, c.raw, "x")
-		if res.Type != "error" || condition(res) != c.cond {
+		if res.Type != "error" || routertest.Condition(res) != c.cond {
 			t.Errorf("%.90s: %s, want %s", c.raw, res.Raw, c.cond)
 		}
 	}
@@ -93,7 +94,7 @@ func TestRefusals(t *testing.T) {
 	if res := e.iq(a, `<iq type='set' id='s'><query xmlns='jabber:iq:private'><a xmlns='urn:a'>`+strings.Repeat("x", 100)+`</a></query></iq>`, "s"); res.Type != "result" {
 		t.Fatalf("set within the limit: %s", res.Raw)
 	}
-	if res := e.iq(a, `<iq type='set' id='s'><query xmlns='jabber:iq:private'><b xmlns='urn:b'>`+strings.Repeat("x", 100)+`</b></query></iq>`, "s"); res.Type != "error" || condition(res) != "not-acceptable" {
+	if res := e.iq(a, `<iq type='set' id='s'><query xmlns='jabber:iq:private'><b xmlns='urn:b'>`+strings.Repeat("x", 100)+`</b></query></iq>`, "s"); res.Type != "error" || routertest.Condition(res) != "not-acceptable" {
 		t.Errorf("set past the total: %s", res.Raw)
 	}
 }

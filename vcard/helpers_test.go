@@ -2,11 +2,9 @@ package vcard
 
 import (
 	"context"
-	"encoding/xml"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"mellium.im/xmpp/jid"
@@ -100,60 +98,5 @@ func (e *env) mutual(a, b string) {
 func (e *env) iq(s *fakeSession, raw, id string) *wire.Stanza {
 	e.t.Helper()
 	e.send(s, raw)
-	var answer *wire.Stanza
-	var rest [][]byte
-	for _, st := range s.Take(e.t) {
-		if answer == nil && st.Kind == wire.KindIQ && st.ID == id && (st.Type == "result" || st.Type == "error") {
-			answer = st
-			continue
-		}
-		rest = append(rest, st.Raw)
-	}
-	s.Unread(rest)
-	if answer == nil {
-		e.t.Fatalf("no answer to %s", raw)
-	}
-	return answer
-}
-
-// condition returns the stanza error condition of st ("" if none).
-func condition(st *wire.Stanza) string {
-	var v struct {
-		Error struct {
-			Type  string `xml:"type,attr"`
-			Conds []struct {
-				XMLName xml.Name
-			} `xml:",any"`
-		} `xml:"error"`
-	}
-	if err := st.Decode(&v); err != nil {
-		return "decode: " + err.Error()
-	}
-	var names []string
-	for _, c := range v.Error.Conds {
-		if c.XMLName.Local == "text" {
-			continue
-		}
-		names = append(names, c.XMLName.Local)
-	}
-	return strings.Join(names, "+")
-}
-
-func describe(sts []*wire.Stanza) string {
-	var b strings.Builder
-	for _, st := range sts {
-		b.Write(st.Raw)
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-func ofKind(sts []*wire.Stanza, k wire.Kind, typ string) []*wire.Stanza {
-	var out []*wire.Stanza
-	for _, st := range sts {
-		if st.Kind == k && st.Type == typ {
-			out = append(out, st)
-		}
-	}
-	return out
+	return s.Answer(e.t, id)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"github.com/xmppd/xmppd/router/routertest"
 	"strings"
 	"testing"
 
@@ -55,11 +56,11 @@ func TestGetSet(t *testing.T) {
 		t.Errorf("own vCard, none stored: %s", res.Raw)
 	}
 	res = e.iq(b, `<iq type='get' id='g2' to='alice@example.com'><vCard xmlns='vcard-temp'/></iq>`, "g2")
-	if res.Type != "error" || condition(res) != "service-unavailable" {
+	if res.Type != "error" || routertest.Condition(res) != "service-unavailable" {
 		t.Errorf("another's vCard, none stored: %s", res.Raw)
 	}
 	res = e.iq(b, `<iq type='get' id='g3' to='nobody@example.com'><vCard xmlns='vcard-temp'/></iq>`, "g3")
-	if res.Type != "error" || condition(res) != "service-unavailable" {
+	if res.Type != "error" || routertest.Condition(res) != "service-unavailable" {
 		t.Errorf("no such account: %s", res.Raw)
 	}
 
@@ -92,7 +93,7 @@ func TestGetSet(t *testing.T) {
 		if strings.Contains(c.raw, "Mallory") {
 			s = b
 		}
-		if res := e.iq(s, c.raw, "x"); res.Type != "error" || condition(res) != c.cond {
+		if res := e.iq(s, c.raw, "x"); res.Type != "error" || routertest.Condition(res) != c.cond {
 			t.Errorf("%.80s: %s, want %s", c.raw, res.Raw, c.cond)
 		}
 	}
@@ -126,9 +127,9 @@ func TestPresenceHash(t *testing.T) {
 	got := func(raw string) string {
 		t.Helper()
 		e.send(a, raw)
-		ps := ofKind(b.Take(t), wire.KindPresence, "")
+		ps := routertest.OfKind(b.Take(t), wire.KindPresence, "")
 		if len(ps) != 1 {
-			t.Fatalf("bob got %s", describe(ps))
+			t.Fatalf("bob got %s", routertest.Describe(ps))
 		}
 		return update(ps[0])
 	}
@@ -145,14 +146,14 @@ func TestPresenceHash(t *testing.T) {
 	if res := e.iq(a, `<iq type='set' id='s1'><vCard xmlns='vcard-temp'>`+cardWithPhoto[len("<vCard xmlns='vcard-temp'>"):]+`</iq>`, "s1"); res.Type != "result" {
 		t.Fatalf("set: %s", res.Raw)
 	}
-	ps := ofKind(b.Take(t), wire.KindPresence, "")
+	ps := routertest.OfKind(b.Take(t), wire.KindPresence, "")
 	if len(ps) != 1 || update(ps[0]) != "<x xmlns='vcard-temp:x:update'><photo>"+imgHash+"</photo></x>" || ps[0].From != alice+"/phone" {
-		t.Fatalf("after the vCard set bob got %s", describe(ps))
+		t.Fatalf("after the vCard set bob got %s", routertest.Describe(ps))
 	}
 	// Setting the same photo again does not.
 	e.iq(a, `<iq type='set' id='s2'><vCard xmlns='vcard-temp'>`+cardWithPhoto[len("<vCard xmlns='vcard-temp'>"):]+`</iq>`, "s2")
-	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 0 {
-		t.Errorf("unchanged photo re-broadcast: %s", describe(ps))
+	if ps := routertest.OfKind(b.Take(t), wire.KindPresence, ""); len(ps) != 0 {
+		t.Errorf("unchanged photo re-broadcast: %s", routertest.Describe(ps))
 	}
 
 	for _, c := range []struct{ raw, want string }{
@@ -168,25 +169,25 @@ func TestPresenceHash(t *testing.T) {
 		}
 	}
 	e.send(a, `<presence><x xmlns='vcard-temp:x:update'><photo>0123</photo></x><x xmlns='vcard-temp:x:update'/></presence>`)
-	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || strings.Count(string(ps[0].Raw), NSUpdate) != 1 {
-		t.Errorf("two client elements: %s", describe(ps))
+	if ps := routertest.OfKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || strings.Count(string(ps[0].Raw), NSUpdate) != 1 {
+		t.Errorf("two client elements: %s", routertest.Describe(ps))
 	}
 
 	// Directed presence gets it too; unavailable does not.
 	e.send(a, `<presence to='bob@example.com/laptop'/>`)
-	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || !strings.Contains(update(ps[0]), imgHash) {
-		t.Errorf("directed presence: %s", describe(ps))
+	if ps := routertest.OfKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || !strings.Contains(update(ps[0]), imgHash) {
+		t.Errorf("directed presence: %s", routertest.Describe(ps))
 	}
 	e.send(a, `<presence type='unavailable'/>`)
-	if ps := ofKind(b.Take(t), wire.KindPresence, "unavailable"); len(ps) != 1 || update(ps[0]) != "" {
-		t.Errorf("unavailable presence: %s", describe(ps))
+	if ps := routertest.OfKind(b.Take(t), wire.KindPresence, "unavailable"); len(ps) != 1 || update(ps[0]) != "" {
+		t.Errorf("unavailable presence: %s", routertest.Describe(ps))
 	}
 
 	// A vCard without a photo: <photo/>.
 	e.send(a, `<presence/>`)
 	b.Take(t)
 	e.iq(a, `<iq type='set' id='s3'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>`, "s3")
-	if ps := ofKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || update(ps[0]) != "<x xmlns='vcard-temp:x:update'><photo/></x>" {
-		t.Errorf("photo removed: %s", describe(ps))
+	if ps := routertest.OfKind(b.Take(t), wire.KindPresence, ""); len(ps) != 1 || update(ps[0]) != "<x xmlns='vcard-temp:x:update'><photo/></x>" {
+		t.Errorf("photo removed: %s", routertest.Describe(ps))
 	}
 }

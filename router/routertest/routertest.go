@@ -6,6 +6,8 @@ package routertest
 
 import (
 	"context"
+	"encoding/xml"
+	"strings"
 	"sync"
 	"testing"
 
@@ -107,4 +109,68 @@ func (s *Session) Unread(raws [][]byte) {
 	s.mu.Lock()
 	s.got = append(append([][]byte(nil), raws...), s.got...)
 	s.mu.Unlock()
+}
+
+// Answer takes the answer (result or error) to the iq with id from what the
+// session received, leaving everything else for later; no answer fails the
+// test.
+func (s *Session) Answer(t testing.TB, id string) *wire.Stanza {
+	t.Helper()
+	var answer *wire.Stanza
+	var rest [][]byte
+	for _, st := range s.Take(t) {
+		if answer == nil && st.Kind == wire.KindIQ && st.ID == id && (st.Type == "result" || st.Type == "error") {
+			answer = st
+			continue
+		}
+		rest = append(rest, st.Raw)
+	}
+	s.Unread(rest)
+	if answer == nil {
+		t.Fatalf("no answer to the iq %s", id)
+	}
+	return answer
+}
+
+// Condition returns the stanza error conditions of st joined with "+"
+// ("" if none; <text/> is left out).
+func Condition(st *wire.Stanza) string {
+	var v struct {
+		Error struct {
+			Conds []struct {
+				XMLName xml.Name
+			} `xml:",any"`
+		} `xml:"error"`
+	}
+	if err := st.Decode(&v); err != nil {
+		return "decode: " + err.Error()
+	}
+	var names []string
+	for _, c := range v.Error.Conds {
+		if c.XMLName.Local != "text" {
+			names = append(names, c.XMLName.Local)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
+// Describe renders stanzas one per line, for test failure messages.
+func Describe(sts []*wire.Stanza) string {
+	var b strings.Builder
+	for _, st := range sts {
+		b.Write(st.Raw)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// OfKind keeps the stanzas of kind k and type typ.
+func OfKind(sts []*wire.Stanza, k wire.Kind, typ string) []*wire.Stanza {
+	var out []*wire.Stanza
+	for _, st := range sts {
+		if st.Kind == k && st.Type == typ {
+			out = append(out, st)
+		}
+	}
+	return out
 }
