@@ -330,13 +330,8 @@ func (m *Module) items(c *router.Context, e *etree.Element) {
 	if isOwner(c) && isBookmarkNode(node) {
 		m.checkPrivate(owner)
 	}
-	n, err := m.store.Node(c, owner, node)
-	if errors.Is(err, storage.ErrNotFound) {
-		c.Error("cancel", "item-not-found", "")
-		return
-	}
-	if err != nil {
-		m.internal(c, "reading a node", err)
+	n, ok := m.nodeOrError(c, owner, node)
+	if !ok {
 		return
 	}
 	cfg := configFromMap(n.Config)
@@ -350,6 +345,7 @@ func (m *Module) items(c *router.Context, e *etree.Element) {
 		}
 	}
 	var list []storage.PubSubItem
+	var err error
 	if len(ids) > 0 {
 		list, err = m.store.ItemsByID(c, owner, node, ids)
 	} else {
@@ -412,17 +408,12 @@ func (m *Module) retract(c *router.Context, e *etree.Element) {
 	owner := c.To.Bare().String()
 	unlock := m.lock(owner)
 	defer unlock()
-	n, err := m.store.Node(c, owner, node)
-	if errors.Is(err, storage.ErrNotFound) {
-		c.Error("cancel", "item-not-found", "")
-		return
-	}
-	if err != nil {
-		m.internal(c, "reading a node", err)
+	n, ok := m.nodeOrError(c, owner, node)
+	if !ok {
 		return
 	}
 	cfg := configFromMap(n.Config)
-	err = m.store.Retract(c, owner, node, id)
+	err := m.store.Retract(c, owner, node, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		c.Error("cancel", "item-not-found", "")
 		return
@@ -510,13 +501,8 @@ func (m *Module) configureGet(c *router.Context, e *etree.Element) {
 	if node == "" {
 		return
 	}
-	n, err := m.store.Node(c, c.To.Bare().String(), node)
-	if errors.Is(err, storage.ErrNotFound) {
-		c.Error("cancel", "item-not-found", "")
-		return
-	}
-	if err != nil {
-		m.internal(c, "reading a node", err)
+	n, ok := m.nodeOrError(c, c.To.Bare().String(), node)
+	if !ok {
 		return
 	}
 	cfg := configFromMap(n.Config)
@@ -543,13 +529,8 @@ func (m *Module) configureSet(c *router.Context, e *etree.Element) {
 	owner := c.To.Bare().String()
 	unlock := m.lock(owner)
 	defer unlock()
-	n, err := m.store.Node(c, owner, node)
-	if errors.Is(err, storage.ErrNotFound) {
-		c.Error("cancel", "item-not-found", "")
-		return
-	}
-	if err != nil {
-		m.internal(c, "reading a node", err)
+	n, ok := m.nodeOrError(c, owner, node)
+	if !ok {
 		return
 	}
 	if f.typ == "cancel" {
@@ -577,13 +558,8 @@ func (m *Module) deleteNode(c *router.Context, e *etree.Element) {
 	owner := c.To.Bare().String()
 	unlock := m.lock(owner)
 	defer unlock()
-	n, err := m.store.Node(c, owner, node)
-	if errors.Is(err, storage.ErrNotFound) {
-		c.Error("cancel", "item-not-found", "")
-		return
-	}
-	if err != nil {
-		m.internal(c, "reading a node", err)
+	n, ok := m.nodeOrError(c, owner, node)
+	if !ok {
 		return
 	}
 	cfg := configFromMap(n.Config)
@@ -611,13 +587,8 @@ func (m *Module) purge(c *router.Context, e *etree.Element) {
 	owner := c.To.Bare().String()
 	unlock := m.lock(owner)
 	defer unlock()
-	n, err := m.store.Node(c, owner, node)
-	if errors.Is(err, storage.ErrNotFound) {
-		c.Error("cancel", "item-not-found", "")
-		return
-	}
-	if err != nil {
-		m.internal(c, "reading a node", err)
+	n, ok := m.nodeOrError(c, owner, node)
+	if !ok {
 		return
 	}
 	cfg := configFromMap(n.Config)
@@ -632,4 +603,19 @@ func (m *Module) purge(c *router.Context, e *etree.Element) {
 		m.send(c, owner, m.recipients(c, owner, node, &cfg), inner, nil)
 	}
 	m.afterChange(c, owner, node)
+}
+
+// nodeOrError reads a node for a request; when there is none (or storage
+// fails) it answers the error and returns false.
+func (m *Module) nodeOrError(c *router.Context, owner, node string) (storage.PubSubNode, bool) {
+	n, err := m.store.Node(c, owner, node)
+	if errors.Is(err, storage.ErrNotFound) {
+		c.Error("cancel", "item-not-found", "")
+		return n, false
+	}
+	if err != nil {
+		m.internal(c, "reading a node", err)
+		return n, false
+	}
+	return n, true
 }
