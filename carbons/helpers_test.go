@@ -1,13 +1,10 @@
 package carbons
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"testing"
-
-	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/router/routertest"
@@ -51,38 +48,19 @@ func newEnv(t *testing.T, users ...string) *env {
 // bind makes a session as c2s does after resource binding.
 func (e *env) bind(full string) *fakeSession {
 	e.t.Helper()
-	s := routertest.NewSession(jid.MustParse(full))
-	if old := e.r.Bind(s); old != nil {
-		old.Replace()
-	}
-	e.r.SessionBound(s)
-	return s
+	return routertest.Bind(e.t, e.r, full)
 }
 
 // send routes raw as if s's client sent it (stamped as c2s does).
 func (e *env) send(s *fakeSession, raw string) {
 	e.t.Helper()
-	st, err := wire.ParseElement([]byte(raw), wire.NSClient)
-	if err != nil {
-		e.t.Fatalf("bad test stanza %q: %v", raw, err)
-	}
-	var to jid.JID
-	if st.To != "" {
-		to = jid.MustParse(st.To)
-	}
-	st.SetAddrs(s.JID().String(), st.To)
-	e.r.Route(&router.Context{Context: context.Background(), Router: e.r, Stanza: st, From: s.JID(), To: to, Origin: s})
+	routertest.Send(e.t, e.r, s, raw)
 }
 
 // deliver routes raw as if it came from elsewhere (no origin session).
 func (e *env) deliver(raw string) {
 	e.t.Helper()
-	st, err := wire.ParseElement([]byte(raw), wire.NSClient)
-	if err != nil {
-		e.t.Fatalf("bad test stanza %q: %v", raw, err)
-	}
-	e.r.Route(&router.Context{Context: context.Background(), Router: e.r, Stanza: st,
-		From: jid.MustParse(st.From), To: jid.MustParse(st.To)})
+	routertest.Deliver(e.t, e.r, raw)
 }
 
 // iq sends an iq from s and returns the answer with its id.

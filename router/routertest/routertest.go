@@ -174,3 +174,42 @@ func OfKind(sts []*wire.Stanza, k wire.Kind, typ string) []*wire.Stanza {
 	}
 	return out
 }
+
+// Bind makes a session bound to full on r, as c2s does after resource
+// binding (a session already there is replaced).
+func Bind(t testing.TB, r *router.Router, full string) *Session {
+	t.Helper()
+	s := NewSession(jid.MustParse(full))
+	if old := r.Bind(s); old != nil {
+		old.Replace()
+	}
+	r.SessionBound(s)
+	return s
+}
+
+// Send routes raw as if s's client sent it, stamped as c2s does.
+func Send(t testing.TB, r *router.Router, s router.Session, raw string) {
+	t.Helper()
+	st, err := wire.ParseElement([]byte(raw), wire.NSClient)
+	if err != nil {
+		t.Fatalf("bad test stanza %q: %v", raw, err)
+	}
+	var to jid.JID
+	if st.To != "" {
+		to = jid.MustParse(st.To)
+	}
+	st.SetAddrs(s.JID().String(), st.To)
+	r.Route(&router.Context{Context: context.Background(), Router: r, Stanza: st, From: s.JID(), To: to, Origin: s})
+}
+
+// Deliver routes raw (with its own from and to) as if it came from
+// elsewhere: no origin session.
+func Deliver(t testing.TB, r *router.Router, raw string) {
+	t.Helper()
+	st, err := wire.ParseElement([]byte(raw), wire.NSClient)
+	if err != nil {
+		t.Fatalf("bad test stanza %q: %v", raw, err)
+	}
+	r.Route(&router.Context{Context: context.Background(), Router: r, Stanza: st,
+		From: jid.MustParse(st.From), To: jid.MustParse(st.To)})
+}
