@@ -175,40 +175,30 @@ func (st *Stanza) RemoveChildren(match func(Child) bool) int {
 
 // Standalone returns the element with the namespaces it inherits from its
 // stream declared on its root (the default namespace, and the stream
-// header's prefixes it uses), so that it means the same inside another
+// header's prefix when the root's name uses one; the Reader allows it
+// nowhere else), so that it means the same inside another
 // document: embedded in a <forwarded/>, stored, sent on another stream. It
 // returns Raw itself when nothing needs declaring.
 func (st *Stanza) Standalone() []byte {
 	b := st.Raw
-	qname, i := tagName(b, 0)
+	_, i := tagName(b, 0)
 	if i >= len(b) {
 		return b
 	}
-	rootPrefix, _ := splitQName(qname)
 	var add []byte
-	declared := func(prefix []byte) bool {
-		_, ok := findDecl(b, 0, prefix)
-		return ok
-	}
-	if def := st.defNS(); def != "" && !declared(nil) {
-		add = append(add, " xmlns='"...)
-		add = AppendEscapedAttr(add, def)
-		add = append(add, '\'')
-	}
-	if st.ctx != nil {
-		for _, d := range st.ctx.decls {
-			p := []byte(d.prefix)
-			if declared(p) {
-				continue
-			}
-			if string(rootPrefix) == d.prefix || bytes.Contains(b, append(p, ':')) {
-				add = append(add, " xmlns:"...)
-				add = append(add, d.prefix...)
-				add = append(add, "='"...)
-				add = AppendEscapedAttr(add, d.uri)
-				add = append(add, '\'')
-			}
+	if def := st.defNS(); def != "" {
+		if _, ok := findDecl(b, 0, nil); !ok {
+			add = append(add, " xmlns='"...)
+			add = AppendEscapedAttr(add, def)
+			add = append(add, '\'')
 		}
+	}
+	if d, ok := st.streamDecl(); ok {
+		add = append(add, " xmlns:"...)
+		add = append(add, d.prefix...)
+		add = append(add, "='"...)
+		add = AppendEscapedAttr(add, d.uri)
+		add = append(add, '\'')
 	}
 	if len(add) == 0 {
 		return b

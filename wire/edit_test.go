@@ -118,28 +118,31 @@ func TestStandalone(t *testing.T) {
 	if got := string(mustParse(t, ws, NSClient).Standalone()); got != ws {
 		t.Errorf("Standalone(declared) = %s", got)
 	}
-	// Stream-level prefixes in use are declared; unused ones are not.
-	r := NewReader(strings.NewReader(s2sHeader+"<message><db:x/></message><message><body/></message>"), 0)
+	// A stream-level prefix naming a top-level element that is not a
+	// stanza (s2s dialback) is declared; unused ones are not. A stanza may
+	// not use one at all.
+	r := NewReader(strings.NewReader(s2sHeader+"<db:result to='b'>k</db:result><message><body/></message><message><db:x/></message>"), 0)
 	if _, err := r.Header(); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = r.Next()
 	got := st.Standalone()
-	if string(got) != "<message xmlns='jabber:server' xmlns:db='jabber:server:dialback'><db:x/></message>" {
+	if string(got) != "<db:result xmlns='jabber:server' xmlns:db='jabber:server:dialback' to='b'>k</db:result>" {
 		t.Errorf("Standalone(prefix from the stream) = %s", got)
 	}
 	var v struct {
-		XMLName xml.Name `xml:"jabber:server message"`
-		X       *struct {
-			XMLName xml.Name `xml:"jabber:server:dialback x"`
-		}
+		XMLName xml.Name `xml:"jabber:server:dialback result"`
+		To      string   `xml:"to,attr"`
 	}
-	if err := xml.Unmarshal(got, &v); err != nil || v.X == nil {
+	if err := xml.Unmarshal(got, &v); err != nil || v.To != "b" {
 		t.Errorf("encoding/xml on %s: %v, %+v", got, err, v)
 	}
 	st, _ = r.Next()
 	if got := string(st.Standalone()); got != "<message xmlns='jabber:server'><body/></message>" {
 		t.Errorf("Standalone(no prefix used) = %s", got)
+	}
+	if _, err := r.Next(); condition(err) != "bad-namespace-prefix" {
+		t.Errorf("stanza using a stream-level prefix: %v", err)
 	}
 }
 

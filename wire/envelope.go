@@ -555,7 +555,7 @@ func (r *Reader) parseHeader(b []byte, empty bool) (Header, error) {
 		r.framed = true
 		r.ns = NSClient
 		r.endName = ""
-		r.ctx = &nsContext{def: NSClient}
+		r.ctx = &nsContext{def: NSClient, lang: streamLang(h.Lang)}
 		return h, nil
 	case "stream":
 		if len(prefix) == 0 {
@@ -581,10 +581,30 @@ func (r *Reader) parseHeader(b []byte, empty bool) (Header, error) {
 		r.framed = false
 		r.ns = h.NS
 		r.endName = string(name)
-		r.ctx = &nsContext{def: h.NS, decls: decls}
+		r.ctx = &nsContext{def: h.NS, decls: decls, lang: streamLang(h.Lang)}
 		return h, nil
 	}
 	return h, &Error{"bad-format", "expected a stream header"}
+}
+
+// maxLang bounds the stream language applied to stanzas (RFC 5646 §4.4.1
+// asks implementations to keep at least 35 characters).
+const maxLang = 64
+
+// streamLang returns the header's xml:lang when it looks like a language
+// tag (letters, digits, '-' and '_', at most maxLang bytes), else "".
+// Only such a value is copied into the stanzas of the stream.
+func streamLang(l string) string {
+	if len(l) > maxLang {
+		return ""
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return l
 }
 
 func attrString(raw []byte) string {

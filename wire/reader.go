@@ -94,6 +94,16 @@ type scanner struct {
 	child    int // '<' of the root's first child element, 0 if none yet
 	header   bool
 	empty    bool // the header tag was an empty element (<open/>)
+
+	// Namespace prefixes. colon is the offset of the colon in the current
+	// start tag's name (0 if none); uses holds the prefixes of the tag's
+	// prefixed attributes as (offset, length) pairs; scope holds the
+	// prefixes declared by the open elements and the current tag as
+	// (offset, length, depth) triples, innermost last.
+	colon int
+	uses  []int32
+	scope []int32
+	decls int // prefixes declared on the stream header
 }
 
 const (
@@ -147,14 +157,20 @@ func (r *Reader) Reset(src io.Reader) {
 
 func (r *Reader) resetScan() {
 	s := &r.sc
-	stack, attrs := s.stack[:0], s.attrs[:0]
+	stack, attrs, uses, scope := s.stack[:0], s.attrs[:0], s.uses[:0], s.scope[:0]
 	if cap(stack) > 256 {
 		stack = nil
 	}
 	if cap(attrs) > 256 {
 		attrs = nil
 	}
-	*s = scanner{stack: stack, attrs: attrs}
+	if cap(uses) > 256 {
+		uses = nil
+	}
+	if cap(scope) > 384 {
+		scope = nil
+	}
+	*s = scanner{stack: stack, attrs: attrs, uses: uses, scope: scope}
 }
 
 func (r *Reader) trimScratch() {
@@ -552,11 +568,14 @@ loop:
 				break loop
 			}
 			name := b[s.mark:p]
-			if !validQName(name) || hasPrefix(name, "xmlns:") {
+			colon, ok := qname(name)
+			if !ok || colon == 5 && hasPrefix(name, "xmlns:") {
 				return false, notWellFormed("invalid element name")
 			}
 			s.name = [2]int32{int32(s.mark), int32(p - s.mark)}
+			s.colon = colon
 			s.attrs = s.attrs[:0]
+			s.uses = s.uses[:0]
 			s.attrSet = nil
 			s.space = false
 			s.st = sInTag
@@ -568,6 +587,11 @@ loop:
 				s.space = true
 				p++
 			case c == '>':
+				if !s.header {
+					if err := r.checkPrefixes(b); err != nil {
+						return false, err
+					}
+				}
 				p++
 				s.stack = append(s.stack, s.name[0], s.name[1])
 				s.depth++
@@ -600,13 +624,25 @@ loop:
 				break loop
 			}
 			name := b[s.mark:p]
-			if !validQName(name) || string(name) == "xmlns:xmlns" {
+			colon, ok := qname(name)
+			if !ok || string(name) == "xmlns:xmlns" {
 				return false, notWellFormed("invalid attribute name")
 			}
 			if r.duplicateAttr(b, s.mark, p) {
 				return false, notWellFormed("duplicate attribute")
 			}
-			s.xmlnsAt = hasPrefix(name, "xmlns:")
+			s.xmlnsAt = colon == 5 && hasPrefix(name, "xmlns:")
+			switch {
+			case s.xmlnsAt && s.header:
+				s.decls++
+				if s.decls > MaxStreamPrefixes {
+					return false, &Error{"policy-violation", "too many namespace declarations on the stream header"}
+				}
+			case s.xmlnsAt:
+				s.scope = append(s.scope, int32(s.mark+6), int32(p-s.mark-6), int32(s.depth))
+			case colon > 0 && !(colon == 3 && hasPrefix(name, "xml:")):
+				s.uses = append(s.uses, int32(s.mark), int32(colon))
+			}
 			s.st = sAfterAttrName
 
 		case sAfterAttrName:
@@ -673,6 +709,12 @@ loop:
 		case sEmptyTag:
 			if b[p] != '>' {
 				return false, notWellFormed("expected '>' after '/'")
+			}
+			if !s.header {
+				if err := r.checkPrefixes(b); err != nil {
+					return false, err
+				}
+				s.popScope()
 			}
 			p++
 			if s.depth == 0 {
@@ -741,6 +783,7 @@ loop:
 			}
 			s.stack = s.stack[:n-2]
 			s.depth--
+			s.popScope()
 			if s.depth == 0 {
 				s.p = p
 				return true, nil
@@ -864,24 +907,74 @@ func (r *Reader) duplicateAttr(b []byte, from, to int) bool {
 	return false
 }
 
+// MaxStreamPrefixes is how many prefixes a stream header may declare
+// (xmlns:stream included); more is a policy-violation.
+const MaxStreamPrefixes = 8
+
+// checkPrefixes checks, at the end of a start tag, that the prefixes of its
+// name and of its attributes are declared on it or on an enclosing element
+// of the same top-level element. Only the top-level element's own name may
+// use a prefix declared on the stream header, and only when it is not a
+// stanza (s2s dialback's db:result): everything else the server might
+// forward, store or archive must be namespace-well-formed standing alone.
+func (r *Reader) checkPrefixes(b []byte) error {
+	s := &r.sc
+	if c := s.colon; c > 0 {
+		at := int(s.name[0])
+		if !(c == 3 && hasPrefix(b[at:], "xml:")) && !s.declared(b, at, c) {
+			uri, ok := r.ctx.lookup(b[at : at+c])
+			if s.depth > 0 || !ok || uri == r.ns {
+				return &Error{"bad-namespace-prefix", "undeclared prefix " + string(b[at:at+c])}
+			}
+		}
+	}
+	for i := 0; i < len(s.uses); i += 2 {
+		at, n := int(s.uses[i]), int(s.uses[i+1])
+		if !s.declared(b, at, n) {
+			return &Error{"bad-namespace-prefix", "undeclared prefix " + string(b[at:at+n])}
+		}
+	}
+	return nil
+}
+
+// declared reports whether the prefix b[at:at+n] is in scope.
+func (s *scanner) declared(b []byte, at, n int) bool {
+	p := b[at : at+n]
+	for i := len(s.scope) - 3; i >= 0; i -= 3 {
+		if int(s.scope[i+1]) == n && string(b[s.scope[i]:int(s.scope[i])+n]) == string(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// popScope drops the declarations of elements at s.depth and deeper (the
+// element just closed).
+func (s *scanner) popScope() {
+	for n := len(s.scope); n > 0 && int(s.scope[n-1]) >= s.depth; n -= 3 {
+		s.scope = s.scope[:n-3]
+	}
+}
+
 func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
 
-// validQName reports whether b is a name encoding/xml accepts that is also
-// a QName of XML namespaces: one NCName, or two joined by a colon.
-func validQName(b []byte) bool {
-	colon := -1
+// qname reports whether b is a name encoding/xml accepts that is also a
+// QName of XML namespaces: one NCName, or two joined by a colon. colon is
+// the colon's index (the prefix's length), 0 when there is none.
+func qname(b []byte) (colon int, ok bool) {
+	colon = -1
 	for i, c := range b {
 		if c == ':' {
 			if colon >= 0 {
-				return false
+				return 0, false
 			}
 			colon = i
 		}
 	}
 	if colon < 0 {
-		return validNCName(b)
+		return 0, validNCName(b)
 	}
-	return validNCName(b[:colon]) && validNCName(b[colon+1:])
+	return colon, validNCName(b[:colon]) && validNCName(b[colon+1:])
 }
 
 // asciiName classifies ASCII bytes in names: 1 may start a name, 2 may

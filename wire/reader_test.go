@@ -285,8 +285,33 @@ var nextCases = []nextCase{
 	// namespaces
 	{"undeclared root prefix", c2sHeader, "<foo:message/>", nil, "bad-namespace-prefix"},
 	{"undeclared child prefix", c2sHeader, "<message><foo:body/></message>", nil, "bad-namespace-prefix"},
-	{"undeclared deeper prefix is not checked", c2sHeader, "<message><body><foo:x/></body></message>",
-		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "body", PayloadNS: NSClient, Raw: "<message><body><foo:x/></body></message>"}}, "EOF"},
+	{"undeclared prefix after the first child", c2sHeader, "<message to='bob'><body>hi</body><evil:x/></message>", nil, "bad-namespace-prefix"},
+	{"undeclared prefix at depth 3", c2sHeader, "<message><body><foo:x/></body></message>", nil, "bad-namespace-prefix"},
+	{"undeclared prefix at depth 6", c2sHeader, "<iq type='set'><a xmlns='urn:a'><b><c><d><evil:z/></d></c></b></a></iq>", nil, "bad-namespace-prefix"},
+	{"undeclared prefix under a default namespace", c2sHeader, "<message><y xmlns='urn:a'><evil:z/></y></message>", nil, "bad-namespace-prefix"},
+	{"undeclared prefix in an end tag only", c2sHeader, "<message><x></evil:x></message>", nil, "not-well-formed"},
+	{"undeclared attribute prefix on the root", c2sHeader, "<message evil:a='1'/>", nil, "bad-namespace-prefix"},
+	{"undeclared attribute prefix on the first child", c2sHeader, "<message><body evil:a='1'>hi</body></message>", nil, "bad-namespace-prefix"},
+	{"undeclared attribute prefix at depth 4", c2sHeader, "<message><x xmlns='urn:x'><y><z evil:a='1'/></y></x></message>", nil, "bad-namespace-prefix"},
+	{"undeclared attribute prefix after a declared one", c2sHeader, "<message xmlns:ok='urn:ok'><x ok:a='1' evil:b='2'/></message>", nil, "bad-namespace-prefix"},
+	{"prefix declared on a sibling", c2sHeader, "<message><a xmlns:p='urn:p'><p:x/></a><b><p:x/></b></message>", nil, "bad-namespace-prefix"},
+	{"prefix declared on an empty sibling", c2sHeader, "<message><a xmlns:p='urn:p'/><p:x/></message>", nil, "bad-namespace-prefix"},
+	{"prefix declared by the previous stanza", c2sHeader, "<message xmlns:p='urn:p'><p:x/></message><message><p:x/></message>",
+		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "x", PayloadNS: "urn:p", Raw: "<message xmlns:p='urn:p'><p:x/></message>"}}, "bad-namespace-prefix"},
+	{"stream prefix inside a stanza", c2sHeader, "<message><body/><x><stream:error/></x></message>", nil, "bad-namespace-prefix"},
+	{"stream-level prefix inside a stanza", s2sHeader, "<message><body/><x><db:x/></x></message>", nil, "bad-namespace-prefix"},
+	{"stream-level prefix on an attribute", s2sHeader, "<message db:a='1'/>", nil, "bad-namespace-prefix"},
+	{"stream-level prefix naming a stanza", c2sHeader[:len(c2sHeader)-1] + " xmlns:cl='jabber:client'>", "<cl:message/>", nil, "bad-namespace-prefix"},
+	{"declared prefixes at every depth", c2sHeader,
+		"<message xmlns:a='urn:a'><body a:x='1'>hi</body><a:x><b:y xmlns:b='urn:b' b:z='2' a:w='3' xml:lang='en'><b:y/><c:q xmlns:c='urn:c'/></b:y><a:v/></a:x><p:e xmlns:p='urn:p1'><p:e xmlns:p='urn:p2'/><p:f/></p:e></message>",
+		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "body", PayloadNS: NSClient,
+			Raw: "<message xmlns:a='urn:a'><body a:x='1'>hi</body><a:x><b:y xmlns:b='urn:b' b:z='2' a:w='3' xml:lang='en'><b:y/><c:q xmlns:c='urn:c'/></b:y><a:v/></a:x><p:e xmlns:p='urn:p1'><p:e xmlns:p='urn:p2'/><p:f/></p:e></message>"}}, "EOF"},
+	{"declaration after use on the same tag", c2sHeader, "<message><p:x p:a='1' xmlns:p='urn:p'/></message>",
+		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "x", PayloadNS: "urn:p", Raw: "<message><p:x p:a='1' xmlns:p='urn:p'/></message>"}}, "EOF"},
+	{"xml prefix everywhere", c2sHeader, "<message xml:lang='en'><body xml:lang='de'><xml:x xml:space='preserve'/></body></message>",
+		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, Lang: "en", PayloadName: "body", PayloadNS: NSClient, Raw: "<message xml:lang='en'><body xml:lang='de'><xml:x xml:space='preserve'/></body></message>"}}, "EOF"},
+	{"stream-level prefix naming a nonza", s2sHeader, "<db:verify from='a' to='b' id='i'>k</db:verify>",
+		[]env{{Kind: KindOther, Name: "verify", NS: "jabber:server:dialback", From: "a", To: "b", ID: "i", Raw: "<db:verify from='a' to='b' id='i'>k</db:verify>"}}, "EOF"},
 }
 
 func manyAttrs(n int) string {
@@ -349,10 +374,14 @@ func TestNext(t *testing.T) {
 					}
 				}
 			}
-			// Every Raw parses with encoding/xml, and as a single element.
+			// Every Raw parses with encoding/xml, and as a single element,
+			// with every prefix declared inside it.
 			for _, w := range tt.want {
 				if err := xmlCheck([]byte(w.Raw)); err != nil {
 					t.Errorf("encoding/xml refuses %q: %v", w.Raw, err)
+				}
+				if err := nsStandalone([]byte(w.Raw), w.Kind == KindOther); err != nil {
+					t.Errorf("%q is not namespace-well-formed standing alone: %v", w.Raw, err)
 				}
 			}
 		})

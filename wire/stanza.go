@@ -178,20 +178,39 @@ func (st *Stanza) SetAddrs(from, to string) {
 	st.From, st.To = from, to
 }
 
+// streamDecl returns the stream header's declaration of the root's prefix
+// when the root uses one it does not declare itself. That is the only place
+// a prefix of the header can appear: the Reader refuses it anywhere else
+// (and on stanzas), so the cost of what follows does not depend on how
+// many prefixes the header declared.
+func (st *Stanza) streamDecl() (nsDecl, bool) {
+	if st.ctx == nil || len(st.ctx.decls) == 0 {
+		return nsDecl{}, false
+	}
+	qname, _ := tagName(st.Raw, 0)
+	prefix, _ := splitQName(qname)
+	if len(prefix) == 0 || string(prefix) == "xml" {
+		return nsDecl{}, false
+	}
+	if _, ok := findDecl(st.Raw, 0, prefix); ok {
+		return nsDecl{}, false
+	}
+	uri, ok := st.ctx.lookup(prefix)
+	return nsDecl{prefix: string(prefix), uri: uri}, ok
+}
+
 // nsWrapper is a start tag declaring what the element inherits from its
 // stream, so that decoders resolve it as the Reader did.
 func (st *Stanza) nsWrapper() []byte {
 	w := append(make([]byte, 0, 64), "<w xmlns='"...)
 	w = AppendEscapedAttr(w, st.defNS())
 	w = append(w, '\'')
-	if st.ctx != nil {
-		for _, d := range st.ctx.decls {
-			w = append(w, " xmlns:"...)
-			w = append(w, d.prefix...)
-			w = append(w, "='"...)
-			w = AppendEscapedAttr(w, d.uri)
-			w = append(w, '\'')
-		}
+	if d, ok := st.streamDecl(); ok {
+		w = append(w, " xmlns:"...)
+		w = append(w, d.prefix...)
+		w = append(w, "='"...)
+		w = AppendEscapedAttr(w, d.uri)
+		w = append(w, '\'')
 	}
 	return append(w, '>')
 }
@@ -232,12 +251,8 @@ func (st *Stanza) Element() (*etree.Element, error) {
 		copy(a[1:], a[:len(a)-1])
 		a[0] = last
 	}
-	if st.ctx != nil {
-		for _, d := range st.ctx.decls {
-			if d.prefix == root.Space || bytes.Contains(st.Raw, []byte(d.prefix+":")) {
-				declare("xmlns:"+d.prefix, d.uri)
-			}
-		}
+	if d, ok := st.streamDecl(); ok {
+		declare("xmlns:"+d.prefix, d.uri)
 	}
 	if root.Space != "" && st.NS != "" {
 		declare("xmlns:"+root.Space, st.NS)

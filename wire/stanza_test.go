@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math/rand"
 	"strings"
@@ -124,16 +125,11 @@ func TestHasChild(t *testing.T) {
 	if mustParse(t, "<presence/>", NSClient).HasChild(NSClient, "presence") {
 		t.Error("empty element has children")
 	}
-	// stream-level prefixes
+	// A stanza's child cannot use a stream-level prefix: a recipient's
+	// stream never declared it.
 	_, got, err := readStream(strings.NewReader(s2sHeader+"<message><db:x/></message>"), 0)
-	if err != io.EOF || len(got) != 1 {
-		t.Fatal(err)
-	}
-	r := NewReader(strings.NewReader(s2sHeader+"<message><db:x/></message>"), 0)
-	r.Header()
-	st, _ = r.Next()
-	if !st.HasChild("jabber:server:dialback", "x") || st.PayloadNS != "jabber:server:dialback" {
-		t.Errorf("stream-level prefix not resolved: %+v", envOf(st))
+	if condition(err) != "bad-namespace-prefix" || len(got) != 0 {
+		t.Fatalf("stream-level prefix in a stanza: %v, %d elements", err, len(got))
 	}
 	// a user-made Stanza with a broken Raw does not panic
 	for _, raw := range []string{"", "<", "<a", "<a b", "<a b='", "<a>", "<a><", "<a><b", "<a></", "<a><![CDATA[", "x"} {
@@ -379,6 +375,9 @@ func FuzzParseElement(f *testing.F) {
 		if err := xmlCheck(st.Raw); err != nil {
 			t.Fatalf("encoding/xml refuses %q: %v", st.Raw, err)
 		}
+		if err := nsStandalone(st.Raw, false); err != nil {
+			t.Fatalf("%q is not namespace-well-formed standing alone: %v", st.Raw, err)
+		}
 		checkNames(t, st)
 		st.HasChild(NSClient, "body")
 		st.Decode(new(struct{}))
@@ -433,8 +432,64 @@ func FuzzReader(f *testing.F) {
 			if err := xmlCheck([]byte(got1[i].Raw)); err != nil {
 				t.Fatalf("encoding/xml refuses %q: %v", got1[i].Raw, err)
 			}
+			if err := nsStandalone([]byte(got1[i].Raw), got1[i].Kind == KindOther); err != nil {
+				t.Fatalf("%q is not namespace-well-formed standing alone: %v", got1[i].Raw, err)
+			}
 		}
 	})
+}
+
+// nsStandalone checks, with encoding/xml's tokenizer and its own scoping,
+// that every prefix in b (on elements and attributes, at every depth) is
+// declared inside b: the element can be written on any stream, stored or
+// archived without the declarations of the stream it came from. With
+// rootFromStream, the root's own name may use an undeclared prefix (a
+// nonza such as db:result, never forwarded).
+func nsStandalone(b []byte, rootFromStream bool) error {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	var scopes [][]string
+	inScope := func(p string) bool {
+		if p == "xml" {
+			return true
+		}
+		for i := len(scopes) - 1; i >= 0; i-- {
+			for _, q := range scopes[i] {
+				if q == p {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			var decl []string
+			for _, a := range e.Attr {
+				if a.Name.Space == "xmlns" {
+					decl = append(decl, a.Name.Local)
+				}
+			}
+			scopes = append(scopes, decl)
+			if p := e.Name.Space; p != "" && !inScope(p) && !(rootFromStream && len(scopes) == 1) {
+				return fmt.Errorf("element prefix %q undeclared", p)
+			}
+			for _, a := range e.Attr {
+				if p := a.Name.Space; p != "" && p != "xmlns" && !inScope(p) {
+					return fmt.Errorf("attribute prefix %q undeclared", p)
+				}
+			}
+		case xml.EndElement:
+			scopes = scopes[:len(scopes)-1]
+		}
+	}
 }
 
 // checkNames compares the envelope's names with what encoding/xml resolves

@@ -84,7 +84,8 @@ type Stanza struct {
 // nsContext is what a top-level element inherits from its stream.
 type nsContext struct {
 	def   string   // default namespace (the content namespace)
-	decls []nsDecl // prefixes declared on the stream header
+	decls []nsDecl // prefixes declared on the stream header (at most MaxStreamPrefixes)
+	lang  string   // the header's xml:lang, when it is a plausible language tag
 }
 
 type nsDecl struct{ prefix, uri string }
