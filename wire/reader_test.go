@@ -97,6 +97,9 @@ func TestHeader(t *testing.T) {
 		{"http", "GET / HTTP/1.1\r\n\r\n", Header{}, "not-well-formed"},
 		{"end tag", `</stream:stream>`, Header{}, "not-well-formed"},
 		{"unquoted", `<stream:stream xmlns=jabber:client>`, Header{}, "not-well-formed"},
+		{"prefixes at the limit", headerWithPrefixes(MaxStreamPrefixes - 1), Header{To: "example.com", Version: "1.0", NS: NSClient}, ""},
+		{"too many prefixes", headerWithPrefixes(MaxStreamPrefixes), Header{}, "policy-violation"},
+		{"too many prefixes on open", `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'` + prefixDecls(MaxStreamPrefixes+1) + `/>`, Header{}, "policy-violation"},
 		{"too big", `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='` + strings.Repeat("a", 300) + `'>`, Header{}, "policy-violation"},
 		{"empty", ``, Header{}, "EOF"},
 		{"only space", " \n ", Header{}, "EOF"},
@@ -127,6 +130,81 @@ func TestHeader(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// prefixDecls returns n prefix declarations.
+func prefixDecls(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, " xmlns:p%d='urn:p:%d'", i, i)
+	}
+	return b.String()
+}
+
+// headerWithPrefixes is c2sHeader declaring n prefixes beside stream.
+func headerWithPrefixes(n int) string {
+	return c2sHeader[:len(c2sHeader)-1] + prefixDecls(n) + ">"
+}
+
+func TestManyStreamPrefixesRefusedEarly(t *testing.T) {
+	// A header the size of the stanza limit, full of declarations, is
+	// refused at the first declaration over the limit.
+	in := headerWithPrefixes(15000)
+	r := NewReader(strings.NewReader(in), len(in)+1)
+	if _, err := r.Header(); condition(err) != "policy-violation" {
+		t.Fatalf("header with 15000 prefixes: %v", err)
+	}
+	if r.sc.p > len(c2sHeader)+(MaxStreamPrefixes+1)*len(" xmlns:p10='urn:p:10'") {
+		t.Errorf("scanned %d bytes before refusing", r.sc.p)
+	}
+}
+
+// TestDecodeCostIndependentOfHeader reads the same elements after a header
+// with only xmlns:stream and after one with the most prefixes allowed: the
+// work per element (allocations of Next, Decode, Standalone and Element,
+// and the bytes Decode reads) is the same.
+func TestDecodeCostIndependentOfHeader(t *testing.T) {
+	type cost struct{ next, decode, standalone, element float64 }
+	measure := func(header string) cost {
+		const ack = "<a xmlns='urn:xmpp:sm:3' h='5'/>"
+		src := &repeater{head: []byte(header), msg: []byte(ack)}
+		r := NewReader(src, 0)
+		if _, err := r.Header(); err != nil {
+			t.Fatal(err)
+		}
+		var c cost
+		var st *Stanza
+		c.next = testing.AllocsPerRun(200, func() {
+			var err error
+			if st, err = r.Next(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		var v struct {
+			XMLName xml.Name `xml:"urn:xmpp:sm:3 a"`
+			H       uint32   `xml:"h,attr"`
+		}
+		c.decode = testing.AllocsPerRun(200, func() {
+			if err := st.Decode(&v); err != nil || v.H != 5 {
+				t.Fatal(err, v)
+			}
+		})
+		c.standalone = testing.AllocsPerRun(200, func() { st.Standalone() })
+		c.element = testing.AllocsPerRun(200, func() {
+			if _, err := st.Element(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if w := st.nsWrapper(); len(w) > 64 {
+			t.Errorf("Decode reads a %d-byte wrapper before the element: %s", len(w), w)
+		}
+		return c
+	}
+	short := measure(c2sHeader)
+	long := measure(headerWithPrefixes(7))
+	if short != long {
+		t.Errorf("allocations per element after a header with 1 prefix: %+v; with 8: %+v", short, long)
 	}
 }
 
@@ -717,6 +795,32 @@ func BenchmarkNextMessage(b *testing.B) {
 		if _, err := r.Next(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDecodeAck decodes an XEP-0198 <a/> read after a header with
+// only xmlns:stream and after one with the most prefixes allowed.
+func BenchmarkDecodeAck(b *testing.B) {
+	for _, n := range []int{0, MaxStreamPrefixes - 1} {
+		b.Run(fmt.Sprint("prefixes=", n+1), func(b *testing.B) {
+			r := NewReader(strings.NewReader(headerWithPrefixes(n)+"<a xmlns='urn:xmpp:sm:3' h='5'/>"), 0)
+			if _, err := r.Header(); err != nil {
+				b.Fatal(err)
+			}
+			st, err := r.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var v struct {
+				H uint32 `xml:"h,attr"`
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := st.Decode(&v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
