@@ -296,9 +296,9 @@ func (s *Session) handle(ctx context.Context, st *wire.Stanza) error {
 			}
 			return nil
 		}
-		st.SetAddrs(s.jstr, to.String())
+		st.SetAddrsLang(s.jstr, to.String(), st.StreamLang())
 	} else {
-		st.SetAddrs(s.jstr, "")
+		st.SetAddrsLang(s.jstr, "", st.StreamLang()) // RFC 6120 §4.7.4
 	}
 	if st.Kind == wire.KindIQ && st.ID == pingID && (st.Type == "result" || st.Type == "error") {
 		return nil // the answer to our keepalive ping (touch already saw it)

@@ -51,6 +51,9 @@ type Config struct {
 	// Silent stops the client from answering XEP-0199 pings by itself, as
 	// real clients do (tests of dead-client detection set it).
 	Silent bool
+	// HeaderAttrs is written into every stream header (or <open/>) as is,
+	// e.g. " xml:lang='de'" (tests of what a header may carry).
+	HeaderAttrs string
 }
 
 // Client is one bound session.
@@ -141,9 +144,9 @@ func withALPN(t *tls.Config) *tls.Config {
 
 func (c *Client) open(cfg Config) error {
 	if c.ws != nil {
-		return c.Send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='" + cfg.Domain + "' version='1.0'/>")
+		return c.Send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='" + cfg.Domain + "' version='1.0'" + cfg.HeaderAttrs + "/>")
 	}
-	return c.Send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" + cfg.Domain + "' version='1.0'>")
+	return c.Send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" + cfg.Domain + "' version='1.0'" + cfg.HeaderAttrs + ">")
 }
 
 // features opens a stream and returns the features element.

@@ -141,24 +141,35 @@ func (st *Stanza) HasChild(ns, name string) bool {
 // SetAddrs rewrites the from and to attributes of the start tag, adding or
 // replacing them; an empty value removes the attribute. Raw is replaced by
 // a new slice (the old one is not modified) and From and To are updated.
-func (st *Stanza) SetAddrs(from, to string) {
+func (st *Stanza) SetAddrs(from, to string) { st.SetAddrsLang(from, to, "") }
+
+// SetAddrsLang is SetAddrs that also gives the element the language lang
+// when its start tag has no xml:lang (RFC 6120 §4.7.4: a server applies
+// the default language of the sender's stream, StreamLang, to the stanzas
+// it routes that do not name their own). An xml:lang the element carries,
+// even an empty one, is kept. It is one rewrite of the start tag.
+func (st *Stanza) SetAddrsLang(from, to, lang string) {
 	b := st.Raw
 	_, i := tagName(b, 0)
 	if i >= len(b) {
 		st.From, st.To = from, to
 		return
 	}
-	out := make([]byte, 0, len(b)+len(from)+len(to)+16)
+	out := make([]byte, 0, len(b)+len(from)+len(to)+len(lang)+28)
 	out = append(out, b[:i]...)
 	seg := i // start of the bytes not yet copied
+	hasLang := false
 	for {
 		name, _, j, ok := nextAttr(b, i)
 		if !ok {
 			break
 		}
-		if string(name) == "from" || string(name) == "to" {
+		switch string(name) {
+		case "from", "to":
 			out = append(out, b[seg:i]...)
 			seg = j
+		case "xml:lang":
+			hasLang = true
 		}
 		i = j
 	}
@@ -173,9 +184,25 @@ func (st *Stanza) SetAddrs(from, to string) {
 		out = AppendEscapedAttr(out, to)
 		out = append(out, '\'')
 	}
+	if lang != "" && !hasLang {
+		out = append(out, " xml:lang='"...)
+		out = AppendEscapedAttr(out, lang)
+		out = append(out, '\'')
+		st.Lang = lang
+	}
 	out = append(out, b[i:]...)
 	st.Raw = out
 	st.From, st.To = from, to
+}
+
+// StreamLang is the xml:lang of the header of the stream the element was
+// read from: "" when the header had none, or when it was not a plausible
+// language tag (letters, digits, '-' and '_', at most 64 bytes).
+func (st *Stanza) StreamLang() string {
+	if st.ctx == nil {
+		return ""
+	}
+	return st.ctx.lang
 }
 
 // streamDecl returns the stream header's declaration of the root's prefix

@@ -99,6 +99,59 @@ func TestSetAddrs(t *testing.T) {
 	}
 }
 
+func TestSetAddrsLang(t *testing.T) {
+	tests := []struct {
+		in, lang, want, wantLang string
+	}{
+		{"<message to='x'><body>hallo</body></message>", "de", "<message from='a@b/c' to='d@e' xml:lang='de'><body>hallo</body></message>", "de"},
+		{"<presence/>", "de", "<presence from='a@b/c' to='d@e' xml:lang='de'/>", "de"},
+		{"<message xml:lang='fr'><body/></message>", "de", "<message xml:lang='fr' from='a@b/c' to='d@e'><body/></message>", "fr"},
+		{"<message xml:lang=''><body/></message>", "de", "<message xml:lang='' from='a@b/c' to='d@e'><body/></message>", ""},
+		{"<message><body xml:lang='fr'/></message>", "de", "<message from='a@b/c' to='d@e' xml:lang='de'><body xml:lang='fr'/></message>", "de"},
+		{"<message/>", "", "<message from='a@b/c' to='d@e'/>", ""},
+	}
+	for _, tt := range tests {
+		st := mustParse(t, tt.in, NSClient)
+		st.SetAddrsLang("a@b/c", "d@e", tt.lang)
+		if string(st.Raw) != tt.want || st.Lang != tt.wantLang {
+			t.Errorf("SetAddrsLang(%q) on %s:\n got %s (Lang %q)\nwant %s (Lang %q)", tt.lang, tt.in, st.Raw, st.Lang, tt.want, tt.wantLang)
+		}
+		again := mustParse(t, string(st.Raw), NSClient)
+		if again.Lang != tt.wantLang || again.From != "a@b/c" || again.To != "d@e" {
+			t.Errorf("re-parsed %+v", envOf(again))
+		}
+	}
+	st := mustParse(t, "<message to='x'><body>hallo</body></message>", NSClient)
+	if n := testing.AllocsPerRun(100, func() { st.SetAddrsLang("a@b/c", "d@e", "de") }); n != 1 {
+		t.Errorf("%v allocations, want 1", n)
+	}
+}
+
+func TestStreamLang(t *testing.T) {
+	for _, tt := range []struct{ header, want string }{
+		{c2sHeader, ""},
+		{c2sHeader[:len(c2sHeader)-1] + " xml:lang='de-CH'>", "de-CH"},
+		{`<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' version='1.0' xml:lang='pt_BR'/>`, "pt_BR"},
+		{c2sHeader[:len(c2sHeader)-1] + " xml:lang='de&apos; evil=&apos;x'>", ""},
+		{c2sHeader[:len(c2sHeader)-1] + " xml:lang='" + strings.Repeat("a", maxLang+1) + "'>", ""},
+	} {
+		r := NewReader(strings.NewReader(tt.header+"<message/>"), 0)
+		if _, err := r.Header(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.StreamLang(); got != tt.want {
+			t.Errorf("%s: StreamLang %q, want %q", tt.header, got, tt.want)
+		}
+	}
+	if got := mustParse(t, "<message/>", NSClient).StreamLang(); got != "" {
+		t.Errorf("ParseElement: StreamLang %q", got)
+	}
+}
+
 func TestHasChild(t *testing.T) {
 	st := mustParse(t, `<message xmlns:r='urn:xmpp:receipts'><![CDATA[<fake xmlns='urn:fake'/>]]><body>hi<b/></body><r:request/><x xmlns='jabber:x:oob'><url/></x><received xmlns="urn:xmpp:chat-markers:0"/><fake/></message>`, NSClient)
 	tests := []struct {
