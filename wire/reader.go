@@ -587,7 +587,7 @@ loop:
 				s.space = true
 				p++
 			case c == '>':
-				if !s.header {
+				if (s.colon > 0 || len(s.uses) > 0) && !s.header {
 					if err := r.checkPrefixes(b); err != nil {
 						return false, err
 					}
@@ -711,8 +711,10 @@ loop:
 				return false, notWellFormed("expected '>' after '/'")
 			}
 			if !s.header {
-				if err := r.checkPrefixes(b); err != nil {
-					return false, err
+				if s.colon > 0 || len(s.uses) > 0 {
+					if err := r.checkPrefixes(b); err != nil {
+						return false, err
+					}
 				}
 				s.popScope()
 			}
