@@ -414,6 +414,7 @@ func FuzzParseElement(f *testing.F) {
 		"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>",
 		"<presence xmlns:x='urn:x'><x:c/><![CDATA[<a>]]></presence>",
 		"<a b='&lt;' c=\"'\">\t</a>",
+		"<message xmlns:a='urn:a'><a:x><b:y xmlns:b='urn:b' a:z='1' xml:lang='en'><b:q/></b:y><c:w/></a:x></message>",
 	} {
 		f.Add([]byte(s))
 	}
