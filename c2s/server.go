@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -193,16 +193,12 @@ func (srv *Server) Serve(l net.Listener, mode TLSMode) error {
 	}
 	srv.listeners[l] = struct{}{}
 	srv.mu.Unlock()
-	var delay time.Duration
+	// Temporary errors (out of file descriptors …) are waited out and
+	// retried; only a closed or broken listener ends Serve.
+	rl := accept.Retrying(l, srv.log)
 	for {
-		c, err := l.Accept()
+		c, err := rl.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
 			srv.mu.Lock()
 			stopped := srv.shutdown
 			srv.mu.Unlock()
@@ -211,7 +207,6 @@ func (srv *Server) Serve(l net.Listener, mode TLSMode) error {
 			}
 			return err
 		}
-		delay = 0
 		go srv.serveTCP(c, mode)
 	}
 }
