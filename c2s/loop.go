@@ -35,7 +35,7 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 	// while, so TCP pushes back on the client (nothing is dropped).
 	o := s.srv.opts
 	stanzas := newBucket(float64(o.StanzasPerSecond), float64(o.StanzasPerSecond))
-	bytes := newBucket(float64(o.BytesPerSecond), float64(max(o.BytesPerSecond, o.MaxStanza)))
+	bytes := newBucket(float64(o.BytesPerSecond), float64(o.BytesBurst))
 	for {
 		st, err := rd.Next()
 		if err != nil {
@@ -44,6 +44,9 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 		}
 		s.touch()
 		if wait := max(stanzas.take(1), bytes.take(float64(len(st.Raw)))); wait > 0 {
+			if s.throttled.Add(1) == 1 {
+				s.logger().Info("inbound rate limit reached; reading paused", "wait", wait)
+			}
 			select {
 			case <-time.After(wait):
 			case <-s.done:

@@ -44,11 +44,16 @@ type Session struct {
 	sm  streamMgmt
 	csi clientState
 
-	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
+	pingSent  atomic.Int64  // unix nanos of an unanswered ping, 0 if none
+	throttled atomic.Uint64 // times reading paused for the inbound rate limit
 	idle     *time.Timer
 }
 
 func (s *Session) JID() jid.JID { return s.j }
+
+// Throttled reports how many times reading this session paused because it
+// sent faster than limits bytes-per-second or stanzas-per-second allow.
+func (s *Session) Throttled() uint64 { return s.throttled.Load() }
 
 // Send implements router.Session: it queues one stanza and never blocks.
 func (s *Session) Send(raw []byte) bool { return s.send(raw, true) }
