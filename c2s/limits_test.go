@@ -1,14 +1,20 @@
 package c2s_test
 
 import (
+	"context"
+	"net"
 	"strconv"
 	"strings"
+	gosync "sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/client"
+	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/server/servertest"
+	"github.com/xmppd/xmppd/wire"
 )
 
 // TestPreAuthStanzaSize: before authentication an element above
@@ -125,5 +131,160 @@ func TestDefaultInboundRateLimit(t *testing.T) {
 	// The sender's stream stays usable: a ping is answered.
 	if _, err := alice.IQ(time.Minute, "<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "p1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// gatedConn is a real TCP connection whose reader can be stopped: the
+// client then reads nothing more and the server's writes back up.
+type gatedConn struct {
+	net.Conn
+	stop   chan struct{} // closed: nothing more is read
+	closed chan struct{}
+	once   gosync.Once
+}
+
+func (g *gatedConn) Read(p []byte) (int, error) {
+	select {
+	case <-g.stop:
+		<-g.closed
+		return 0, net.ErrClosed
+	default:
+	}
+	return g.Conn.Read(p)
+}
+
+func (g *gatedConn) Close() error {
+	g.once.Do(func() { close(g.closed) })
+	return g.Conn.Close()
+}
+
+// TestSessionBufferBytes floods a session that stops taking what it is
+// sent with 16 KiB messages. The bytes held for it never exceed
+// session-buffer; once the next message would, the session ends
+// (resource-constraint) — whether its link is alive but unread (a small
+// receive buffer, nothing read) or dead and hibernating (XEP-0198) — and
+// every message sent to it is in offline storage, exactly once. The
+// sender's session goes on undisturbed.
+func TestSessionBufferBytes(t *testing.T) {
+	for _, mode := range []string{"slow reader", "hibernated"} {
+		t.Run(mode, func(t *testing.T) {
+			const budget = 256 << 10
+			e := servertest.Start(t, func(c *conf.Config) {
+				c.Limits.MaxStanzaSize = 64 * conf.KiB
+				c.Limits.SessionBuffer = budget
+			})
+			e.AddUser("alice", "pw-alice-1")
+			e.AddUser("bob", "pw-bob-1")
+			alice := e.Login("alice", "pw-alice-1", "r")
+			var gate *gatedConn
+			cfg := e.ClientConfig("bob", "pw-bob-1", "r")
+			cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+					return rc.Control(func(fd uintptr) {
+						_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+					})
+				}}
+				c, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				gate = &gatedConn{Conn: c, stop: make(chan struct{}), closed: make(chan struct{})}
+				return gate, nil
+			}
+			bob := e.LoginWith(cfg)
+			if _, err := bob.EnableSM(timeout, mode == "hibernated"); err != nil {
+				t.Fatal(err)
+			}
+			s := sessionOf(t, e, "bob@localhost", "r")
+			if mode == "hibernated" {
+				_ = bob.Abort()
+			} else {
+				close(gate.stop)
+			}
+
+			body := strings.Repeat("z", 16<<10)
+			var sent []string
+			maxHeld := 0
+			ping := 0
+			marker := func() {
+				ping++
+				id := "p" + strconv.Itoa(ping)
+				if _, err := alice.IQ(timeout, "<iq type='get' id='"+id+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id); err != nil {
+					t.Fatal(err)
+				}
+			}
+		flood:
+			for i := 0; ; i++ {
+				select {
+				case <-s.Done():
+					break flood
+				default:
+				}
+				if i > 4*budget/len(body) {
+					select {
+					case <-s.Done():
+					case <-time.After(timeout):
+						t.Fatalf("session still there after %d bytes sent to it", i*len(body))
+					}
+					break flood
+				}
+				id := "m" + strconv.Itoa(i)
+				if err := alice.Send("<message to='bob@localhost/r' type='chat' id='" + id + "'><body>" + body + "</body></message>"); err != nil {
+					t.Fatal(err)
+				}
+				sent = append(sent, id)
+				marker() // the message was routed
+				held := s.Buffered()
+				if held > budget {
+					t.Fatalf("%d bytes held for the session, over the %d limit", held, budget)
+				}
+				maxHeld = max(maxHeld, held)
+			}
+			// It ended at the limit, not before: one more message would not fit.
+			if maxHeld+len(body) <= budget {
+				t.Fatalf("the session ended holding %d bytes; %d more would still fit in %d", maxHeld, len(body), budget)
+			}
+			if e.Srv.Router.Resource("bob@localhost", "r") != nil {
+				t.Fatal("the session is still bound")
+			}
+			// Sent after it ended: stored as for any offline user.
+			if err := alice.Send("<message to='bob@localhost/r' type='chat' id='after'><body>after</body></message>"); err != nil {
+				t.Fatal(err)
+			}
+			sent = append(sent, "after")
+			// The sender got no error (one would have come before the
+			// answer to this last ping), and its stream works.
+			if err := alice.Send("<iq type='get' id='last' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
+				t.Fatal(err)
+			}
+			st, err := alice.Expect(timeout, func(st *wire.Stanza) bool { return st.Type == "error" || st.ID == "last" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.ID != "last" {
+				t.Fatalf("the sender got an error: %s", st.Raw)
+			}
+
+			stored, err := e.Srv.Store.Offline().List(context.Background(), "bob@localhost")
+			if err != nil {
+				t.Fatal(err)
+			}
+			count := map[string]int{}
+			for _, m := range stored {
+				st, err := wire.ParseElement(m.Stanza, wire.NSClient)
+				if err != nil {
+					t.Fatal(err)
+				}
+				count[st.ID]++
+			}
+			for _, id := range sent {
+				if count[id] != 1 {
+					t.Errorf("message %s is in offline storage %d times", id, count[id])
+				}
+			}
+			if len(stored) != len(sent) {
+				t.Errorf("%d messages stored, %d sent", len(stored), len(sent))
+			}
+		})
 	}
 }

@@ -128,16 +128,15 @@ func (s *Session) finish() {
 	s.ended, s.ending = true, true
 	var held [][]byte
 	if s.sm.enabled {
-		held, s.sm.unacked = s.sm.unacked, nil
+		held, s.sm.unacked, s.sm.unackedBytes = s.sm.unacked, nil, 0
 	} else if !s.writing {
-		held, s.queue = s.queue, nil
+		held, s.queue, s.queueBytes = s.queue, nil, 0
 	}
 	if s.sm.hibernate != nil {
 		s.sm.hibernate.Stop()
 	}
 	t, closing := s.t, s.closing
 	s.mu.Unlock()
-	close(s.done)
 	if s.idle != nil {
 		s.idle.Stop()
 	}
@@ -150,4 +149,5 @@ func (s *Session) finish() {
 	s.srv.router.Unbind(s)
 	s.srv.router.SessionUnbound(s)
 	s.srv.requeue(s, held)
+	close(s.done) // after what it held was handed on
 }

@@ -51,6 +51,9 @@ type Config struct {
 	// Silent stops the client from answering XEP-0199 pings by itself, as
 	// real clients do (tests of dead-client detection set it).
 	Silent bool
+	// Dial, if set, opens the TCP connection (StartTLS and Plain modes):
+	// tests use it to shape the socket.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Client is one bound session.
@@ -119,8 +122,11 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 		}
 		c.conn = nc
 	default:
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		dial := cfg.Dial
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		nc, err := dial(ctx, "tcp", cfg.Addr)
 		if err != nil {
 			return err
 		}
