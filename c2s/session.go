@@ -27,19 +27,19 @@ type Session struct {
 	jstr string
 	done chan struct{} // closed when the session has ended
 
-	mu      sync.Mutex
-	t       transport       // nil while hibernating
-	in      *activityReader // the link's reader, for keepalive timing
-	gen     uint64          // bumped whenever the link changes
-	queue   [][]byte        // elements waiting for this link's writer
+	mu    sync.Mutex
+	t     transport       // nil while hibernating
+	in    *activityReader // the link's reader, for keepalive timing
+	gen   uint64          // bumped whenever the link changes
+	queue [][]byte        // elements waiting for this link's writer
 	// Bytes held for the session, bounded by Options.SessionBuffer with
 	// sm.unackedBytes and csi.bytes: queued elements not also kept as
 	// unacknowledged stanzas, and those of the batch being written.
 	queueBytes, inflight int
-	writing bool
-	closing bool // the link closes once its queue is written
-	ending  bool // the session ends with this link (no hibernation)
-	ended   bool
+	writing              bool
+	closing              bool // the link closes once its queue is written
+	ending               bool // the session ends with this link (no hibernation)
+	ended                bool
 
 	presence   *wire.Stanza
 	priority   int
