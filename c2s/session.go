@@ -27,19 +27,20 @@ type Session struct {
 	jstr string
 	done chan struct{} // closed when the session has ended
 
-	mu    sync.Mutex
-	t     transport       // nil while hibernating
-	in    *activityReader // the link's reader, for keepalive timing
-	gen   uint64          // bumped whenever the link changes
-	queue [][]byte        // elements waiting for this link's writer
+	mu      sync.Mutex
+	t       transport       // nil while hibernating
+	in      *activityReader // the link's reader, for keepalive timing
+	gen     uint64          // bumped whenever the link changes
+	queue   [][]byte        // elements waiting for this link's writer
+	writing bool
+	closing bool // the link closes once its queue is written
+	ending  bool // the session ends with this link (no hibernation)
+	ended   bool
+
 	// Bytes held for the session, bounded by Options.SessionBuffer with
 	// sm.unackedBytes and csi.bytes: queued elements not also kept as
 	// unacknowledged stanzas, and those of the batch being written.
 	queueBytes, inflight int
-	writing              bool
-	closing              bool // the link closes once its queue is written
-	ending               bool // the session ends with this link (no hibernation)
-	ended                bool
 
 	presence   *wire.Stanza
 	priority   int
@@ -48,9 +49,10 @@ type Session struct {
 	sm  streamMgmt
 	csi clientState
 
-	pingSent  atomic.Int64  // unix nanos of an unanswered ping, 0 if none
+	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
+	idle     *time.Timer
+
 	throttled atomic.Uint64 // times reading paused for the inbound rate limit
-	idle      *time.Timer
 }
 
 func (s *Session) JID() jid.JID { return s.j }

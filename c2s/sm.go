@@ -32,15 +32,16 @@ const nsSM = "urn:xmpp:sm:3"
 var smRequest = []byte("<r xmlns='" + nsSM + "'/>")
 
 type streamMgmt struct {
-	enabled      bool
-	resumable    bool
-	id           string
-	timeout      time.Duration
-	inH          atomic.Uint32 // stanzas handled from the client
-	acked        uint32        // the client's last h
-	unacked      [][]byte      // stanzas sent and not acknowledged, oldest first
-	unackedBytes int           // their size (Options.SessionBuffer)
-	hibernate    *time.Timer
+	enabled   bool
+	resumable bool
+	id        string
+	timeout   time.Duration
+	inH       atomic.Uint32 // stanzas handled from the client
+	acked     uint32        // the client's last h
+	unacked   [][]byte      // stanzas sent and not acknowledged, oldest first
+	hibernate *time.Timer
+
+	unackedBytes int // the size of unacked (Options.SessionBuffer)
 }
 
 // received counts one inbound stanza.
