@@ -55,6 +55,7 @@ type boshSession struct {
 	in       bytes.Buffer  // bytes for the stream reader
 	inReady  chan struct{} // signalled when in grows
 	out      [][]byte      // elements waiting for a request
+	outBytes int           // their size, at most Options.SessionBuffer
 	outReady chan struct{} // closed and replaced when out grows
 	holding  chan struct{} // closed to release the request being held
 	closed   bool
@@ -67,7 +68,10 @@ type boshRegistry struct {
 	m  map[string]*boshSession
 }
 
-var errBOSHClosed = errors.New("c2s: BOSH session closed")
+var (
+	errBOSHClosed = errors.New("c2s: BOSH session closed")
+	errBOSHFull   = errors.New("c2s: BOSH client fetches too little (session-buffer)")
+)
 
 // BOSH returns the HTTP handler of XEP-0124/XEP-0206 (usually /http-bind),
 // with CORS for web clients.
@@ -273,7 +277,7 @@ func (bs *boshSession) respond(w http.ResponseWriter, rid int64, creation bool) 
 		bs.holding = nil
 	}
 	out := bs.out
-	bs.out = nil
+	bs.out, bs.outBytes = nil, 0
 	var b []byte
 	if creation {
 		b = []byte("<body xmlns='" + nsBOSH + "' xmlns:stream='" + wire.NSStream + "' xmlns:xmpp='" + nsXBOSH +
@@ -342,6 +346,16 @@ func (bs *boshSession) writeBatch(elems [][]byte, _ time.Time) error {
 	if bs.closed && bs.terminal == nil {
 		return errBOSHClosed
 	}
+	// A client that stops fetching is a slow consumer: what waits for its
+	// requests is bounded like a TCP client's queue.
+	n := 0
+	for _, e := range elems {
+		n += len(e)
+	}
+	if bs.outBytes+n > bs.srv.opts.SessionBuffer && len(bs.out) > 0 {
+		return errBOSHFull
+	}
+	bs.outBytes += n
 	for _, e := range elems {
 		switch {
 		case len(e) == 0:

@@ -18,6 +18,7 @@ type clientState struct {
 	inactive bool
 	keys     []string // held keys in arrival order of their first element
 	held     map[string][]byte
+	bytes    int // the size of what is held (Options.SessionBuffer)
 }
 
 // hold keeps raw if it can wait; false if it must go out now.
@@ -29,10 +30,13 @@ func (c *clientState) hold(raw []byte) bool {
 	if c.held == nil {
 		c.held = make(map[string][]byte)
 	}
-	if _, seen := c.held[key]; !seen {
+	if old, seen := c.held[key]; !seen {
 		c.keys = append(c.keys, key)
+	} else {
+		c.bytes -= len(old)
 	}
 	c.held[key] = raw
+	c.bytes += len(raw)
 	return true
 }
 
@@ -42,7 +46,7 @@ func (c *clientState) take() [][]byte {
 	for _, k := range c.keys {
 		out = append(out, c.held[k])
 	}
-	c.keys, c.held = nil, nil
+	c.keys, c.held, c.bytes = nil, nil, 0
 	return out
 }
 

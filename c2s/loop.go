@@ -35,7 +35,7 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 	// while, so TCP pushes back on the client (nothing is dropped).
 	o := s.srv.opts
 	stanzas := newBucket(float64(o.StanzasPerSecond), float64(o.StanzasPerSecond))
-	bytes := newBucket(float64(o.BytesPerSecond), float64(max(o.BytesPerSecond, o.MaxStanza)))
+	bytes := newBucket(float64(o.BytesPerSecond), float64(o.BytesBurst))
 	for {
 		st, err := rd.Next()
 		if err != nil {
@@ -44,6 +44,9 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 		}
 		s.touch()
 		if wait := max(stanzas.take(1), bytes.take(float64(len(st.Raw)))); wait > 0 {
+			if s.throttled.Add(1) == 1 {
+				s.logger().Info("inbound rate limit reached; reading paused", "wait", wait)
+			}
 			select {
 			case <-time.After(wait):
 			case <-s.done:
@@ -125,16 +128,15 @@ func (s *Session) finish() {
 	s.ended, s.ending = true, true
 	var held [][]byte
 	if s.sm.enabled {
-		held, s.sm.unacked = s.sm.unacked, nil
+		held, s.sm.unacked, s.sm.unackedBytes = s.sm.unacked, nil, 0
 	} else if !s.writing {
-		held, s.queue = s.queue, nil
+		held, s.queue, s.queueBytes = s.queue, nil, 0
 	}
 	if s.sm.hibernate != nil {
 		s.sm.hibernate.Stop()
 	}
 	t, closing := s.t, s.closing
 	s.mu.Unlock()
-	close(s.done)
 	if s.idle != nil {
 		s.idle.Stop()
 	}
@@ -147,4 +149,5 @@ func (s *Session) finish() {
 	s.srv.router.Unbind(s)
 	s.srv.router.SessionUnbound(s)
 	s.srv.requeue(s, held)
+	close(s.done) // after what it held was handed on
 }

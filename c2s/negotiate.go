@@ -70,7 +70,7 @@ func newID() string {
 // returns nil when the stream ended before that.
 func (srv *Server) negotiate(c *conn, tlsAvailable bool) (*Session, *wire.Reader, uint64) {
 	c.in = &activityReader{t: c.t}
-	n := &negotiation{srv: srv, c: c, t: c.t, rd: wire.NewReader(c.in, srv.opts.MaxStanza)}
+	n := &negotiation{srv: srv, c: c, t: c.t, rd: wire.NewReader(c.in, srv.opts.MaxStanzaPreAuth)}
 	c.t.setReadDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
 	s, err := n.run(context.Background(), tlsAvailable && srv.opts.TLS != nil)
 	if err != nil {
@@ -255,6 +255,8 @@ func (n *negotiation) exchange(ctx context.Context, tlsAvailable bool) (restart 
 			}
 			if ok {
 				n.rd.Reset(n.c.in)
+				// Authenticated: the full stanza size limit applies.
+				n.rd.SetMaxStanza(n.srv.opts.MaxStanza)
 				return true, nil, nil
 			}
 		case st.Kind == wire.KindIQ && n.user == "":

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -63,11 +63,16 @@ type Options struct {
 	SASLSecret []byte
 
 	MaxStanza          int
+	MaxStanzaPreAuth   int // before authentication (default min(10 KiB, MaxStanza))
 	NegotiationTimeout time.Duration
 	PingInterval       time.Duration
 	PingTimeout        time.Duration
 	WriteTimeout       time.Duration
 	OutboundQueue      int
+	// SessionBuffer bounds the bytes held for one session: its outbound
+	// queue, XEP-0198 unacknowledged (and hibernated) stanzas, the XEP-0352
+	// hold and BOSH responses not yet fetched (default 4 MiB).
+	SessionBuffer int
 
 	MaxAuthFailures          int           // per stream, then policy-violation
 	FailureDelay             time.Duration // before answering a failed auth
@@ -77,6 +82,7 @@ type Options struct {
 	MaxSessionsPerAccount    int
 	StanzasPerSecond         int // per session, inbound; 0 = unlimited
 	BytesPerSecond           int // per session, inbound; 0 = unlimited
+	BytesBurst               int // above BytesPerSecond, at least MaxStanza
 
 	// XEP-0198: how long a resumable session waits for its client
 	// (0 disables resumption), the most a client may ask for, and how many
@@ -145,6 +151,14 @@ func New(o Options) *Server {
 	if o.MaxStanza <= 0 {
 		o.MaxStanza = 256 << 10
 	}
+	if o.MaxStanzaPreAuth <= 0 || o.MaxStanzaPreAuth > o.MaxStanza {
+		o.MaxStanzaPreAuth = min(10<<10, o.MaxStanza)
+	}
+	if o.SessionBuffer <= 0 {
+		o.SessionBuffer = 4 << 20
+	}
+	o.SessionBuffer = max(o.SessionBuffer, o.MaxStanza)
+	o.BytesBurst = max(o.BytesBurst, o.BytesPerSecond, o.MaxStanza)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -193,16 +207,12 @@ func (srv *Server) Serve(l net.Listener, mode TLSMode) error {
 	}
 	srv.listeners[l] = struct{}{}
 	srv.mu.Unlock()
-	var delay time.Duration
+	// Temporary errors (out of file descriptors …) are waited out and
+	// retried; only a closed or broken listener ends Serve.
+	rl := accept.Retrying(l, srv.log)
 	for {
-		c, err := l.Accept()
+		c, err := rl.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
 			srv.mu.Lock()
 			stopped := srv.shutdown
 			srv.mu.Unlock()
@@ -211,7 +221,6 @@ func (srv *Server) Serve(l net.Listener, mode TLSMode) error {
 			}
 			return err
 		}
-		delay = 0
 		go srv.serveTCP(c, mode)
 	}
 }

@@ -37,6 +37,11 @@ type Session struct {
 	ending  bool // the session ends with this link (no hibernation)
 	ended   bool
 
+	// Bytes held for the session, bounded by Options.SessionBuffer with
+	// sm.unackedBytes and csi.bytes: queued elements not also kept as
+	// unacknowledged stanzas, and those of the batch being written.
+	queueBytes, inflight int
+
 	presence   *wire.Stanza
 	priority   int
 	interested bool
@@ -46,9 +51,31 @@ type Session struct {
 
 	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
 	idle     *time.Timer
+
+	throttled atomic.Uint64 // times reading paused for the inbound rate limit
 }
 
 func (s *Session) JID() jid.JID { return s.j }
+
+// Buffered returns the bytes the server holds for the session: its
+// outbound queue, the batch being written, XEP-0198 unacknowledged stanzas
+// and what waits while the client is inactive (XEP-0352).
+func (s *Session) Buffered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bufferedLocked()
+}
+
+func (s *Session) bufferedLocked() int {
+	return s.queueBytes + s.inflight + s.sm.unackedBytes + s.csi.bytes
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Throttled reports how many times reading this session paused because it
+// sent faster than limits bytes-per-second or stanzas-per-second allow.
+func (s *Session) Throttled() uint64 { return s.throttled.Load() }
 
 // Send implements router.Session: it queues one stanza and never blocks.
 func (s *Session) Send(raw []byte) bool { return s.send(raw, true) }
@@ -63,7 +90,22 @@ func (s *Session) send(raw []byte, stanza bool) bool {
 		return false
 	}
 	if stanza && s.csi.inactive && s.csi.hold(raw) {
+		if s.bufferedLocked() <= s.srv.opts.SessionBuffer {
+			s.mu.Unlock()
+			return true
+		}
+		// Too much waits for an inactive client: it goes out now, and
+		// the outbound limits apply to it.
+		held := s.csi.take()
 		s.mu.Unlock()
+		for _, raw := range held {
+			s.mu.Lock()
+			if s.ended || s.ending {
+				s.mu.Unlock()
+				return false
+			}
+			s.enqueueLocked(raw, true)
+		}
 		return true
 	}
 	return s.enqueueLocked(raw, stanza)
@@ -72,18 +114,21 @@ func (s *Session) send(raw []byte, stanza bool) bool {
 // enqueueLocked queues raw on the link (and, for a stanza with stream
 // management on, in the unacknowledged list). It unlocks s.mu.
 func (s *Session) enqueueLocked(raw []byte, stanza bool) bool {
-	limit := s.srv.opts.OutboundQueue
+	limit, budget := s.srv.opts.OutboundQueue, s.srv.opts.SessionBuffer
 	requestAck := false
-	if stanza && s.sm.enabled {
-		if len(s.sm.unacked) >= limit {
+	counted := stanza && s.sm.enabled // kept (and counted) as unacknowledged
+	if counted {
+		if n, held := len(s.sm.unacked), s.bufferedLocked(); n >= limit || held+len(raw) > budget {
 			// The client acknowledges nothing: end the session; what
 			// waited is handed to offline storage, the caller stores this.
 			s.mu.Unlock()
-			s.logger().Warn("too many unacknowledged stanzas; ending the session", "unacked", limit)
-			go s.finish()
+			s.logger().Warn("session buffer full: too much unacknowledged; ending the session",
+				"unacked", n, "bytes", held, "limit", budget)
+			go s.overflow()
 			return false
 		}
 		s.sm.unacked = append(s.sm.unacked, raw)
+		s.sm.unackedBytes += len(raw)
 		requestAck = len(s.sm.unacked)%s.srv.opts.SMAckEvery == 0
 	}
 	if s.t == nil { // hibernating: kept in the unacknowledged list
@@ -93,19 +138,27 @@ func (s *Session) enqueueLocked(raw []byte, stanza bool) bool {
 		}
 		return true
 	}
-	if len(s.queue) >= limit {
+	if held := s.bufferedLocked(); len(s.queue) >= limit || (!counted && held+len(raw) > budget) {
 		// A client that does not read what it is sent loses its link.
 		// With stream management the stanza waits in the unacknowledged
 		// list for a resumption; without, the caller stores it.
-		t := s.t
+		t, queued := s.t, len(s.queue)
 		s.mu.Unlock()
-		s.logger().Warn("outbound queue full; closing the connection", "queued", limit)
-		t.close()
-		return stanza && s.sm.enabled
+		s.logger().Warn("outbound queue full; closing the connection", "queued", queued, "bytes", held, "limit", budget)
+		if counted {
+			t.close()
+		} else {
+			go s.overflow()
+		}
+		return counted
 	}
 	s.queue = append(s.queue, raw)
+	if !counted {
+		s.queueBytes += len(raw)
+	}
 	if requestAck {
 		s.queue = append(s.queue, smRequest)
+		s.queueBytes += len(smRequest)
 	}
 	s.startWriterLocked()
 	s.mu.Unlock()
@@ -129,6 +182,7 @@ func (s *Session) flush(gen uint64, t transport) {
 			s.mu.Unlock()
 			return
 		}
+		s.inflight = 0 // the previous batch is written
 		q := s.queue
 		if len(q) == 0 {
 			s.writing = false
@@ -146,6 +200,7 @@ func (s *Session) flush(gen uint64, t transport) {
 		if cap(s.queue) == 0 {
 			s.queue = nil
 		}
+		s.inflight, s.queueBytes = s.queueBytes, 0
 		s.mu.Unlock()
 		err := t.writeBatch(q, time.Now().Add(s.srv.opts.WriteTimeout))
 		for i := range q {
@@ -160,12 +215,33 @@ func (s *Session) flush(gen uint64, t transport) {
 			s.mu.Lock()
 			if s.gen == gen {
 				s.writing = false
+				s.inflight = 0
 			}
 			s.mu.Unlock()
 			t.close() // the reader sees it and the link is lost
 			return
 		}
 	}
+}
+
+// overflow ends a session over its buffer limit with resource-constraint
+// (RFC 6120 §4.9.3.16): the server will not hold more for this client. A
+// client that does not read will not see the error; the link is cut after
+// a second's try. What the session held goes to offline storage (finish).
+func (s *Session) overflow() {
+	s.mu.Lock()
+	if s.ended || s.ending {
+		s.mu.Unlock()
+		return
+	}
+	s.ending = true // no hibernation, nothing more queued
+	t := s.t
+	s.mu.Unlock()
+	if t != nil {
+		_ = t.writeBatch([][]byte{wire.StreamError("resource-constraint", "Too much is waiting for this client"),
+			wire.StreamClose(t.framed())}, time.Now().Add(time.Second))
+	}
+	s.finish()
 }
 
 // closeWith ends the session: it queues final bytes (a stream error and/or

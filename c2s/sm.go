@@ -40,6 +40,8 @@ type streamMgmt struct {
 	acked     uint32        // the client's last h
 	unacked   [][]byte      // stanzas sent and not acknowledged, oldest first
 	hibernate *time.Timer
+
+	unackedBytes int // the size of unacked (Options.SessionBuffer)
 }
 
 // received counts one inbound stanza.
@@ -144,6 +146,7 @@ func (s *Session) ackLocked(h uint32) error {
 				"' send-count='" + strconv.FormatUint(uint64(sent), 10) + "'/>"}
 	}
 	for i := uint32(0); i < n; i++ {
+		s.sm.unackedBytes -= len(s.sm.unacked[i])
 		s.sm.unacked[i] = nil
 	}
 	s.sm.unacked = s.sm.unacked[n:]
@@ -170,6 +173,7 @@ func (s *Session) hibernateLocked() {
 	s.t, s.in = nil, nil
 	s.gen++
 	s.queue, s.writing, s.closing = nil, false, false
+	s.queueBytes, s.inflight = 0, 0
 	gen := s.gen
 	s.sm.hibernate = time.AfterFunc(s.sm.timeout, func() {
 		s.mu.Lock()
@@ -206,6 +210,7 @@ func (s *Session) resume(t transport, in *activityReader, h uint32) (gen uint64,
 	s.queue = make([][]byte, 0, 1+len(s.sm.unacked))
 	s.queue = append(s.queue, resumed)
 	s.queue = append(s.queue, s.sm.unacked...)
+	s.queueBytes, s.inflight = len(resumed), 0
 	s.startWriterLocked()
 	gen = s.gen
 	s.mu.Unlock()

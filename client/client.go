@@ -54,6 +54,9 @@ type Config struct {
 	// HeaderAttrs is written into every stream header (or <open/>) as is,
 	// e.g. " xml:lang='de'" (tests of what a header may carry).
 	HeaderAttrs string
+	// Dial, if set, opens the TCP connection (StartTLS and Plain modes):
+	// tests use it to shape the socket.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Client is one bound session.
@@ -122,8 +125,11 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 		}
 		c.conn = nc
 	default:
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		dial := cfg.Dial
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		nc, err := dial(ctx, "tcp", cfg.Addr)
 		if err != nil {
 			return err
 		}

@@ -136,16 +136,19 @@ type Registration struct {
 
 // Limits is <limits>. 0 means unlimited where noted.
 type Limits struct {
-	MaxStanzaSize         ByteSize      `conf:"max-stanza-size,min=10000"` // RFC 6120 §13.12: at least 10000 bytes
+	MaxStanzaSize         ByteSize      `conf:"max-stanza-size,min=10000"`      // RFC 6120 §13.12: at least 10000 bytes
+	PreAuthStanzaSize     ByteSize      `conf:"pre-auth-stanza-size,min=10000"` // largest element before authentication
 	MaxConnectionsPerIP   int           `conf:"max-connections-per-ip,min=0"`
 	MaxSessionsPerAccount int           `conf:"max-sessions-per-account,min=0"`
 	BytesPerSecond        ByteSize      `conf:"bytes-per-second"`           // per session, inbound; 0 = unlimited
+	BytesBurst            ByteSize      `conf:"bytes-burst"`                // inbound bytes a session may send at once above the rate
 	StanzasPerSecond      int           `conf:"stanzas-per-second,min=0"`   // per session, inbound; 0 = unlimited
 	NegotiationTimeout    time.Duration `conf:"negotiation-timeout,min=1s"` // from TCP accept to a bound resource
 	PingInterval          time.Duration `conf:"ping-interval"`              // idle time before the server pings; 0 = never
 	PingTimeout           time.Duration `conf:"ping-timeout,min=1s"`        // how long a ping may stay unanswered
 	MaxRosterItems        int           `conf:"max-roster-items,min=0"`     // 0 = unlimited
 	OutboundQueue         int           `conf:"outbound-queue,min=1"`       // stanzas queued per session before it is dropped
+	SessionBuffer         ByteSize      `conf:"session-buffer,min=10000"`   // bytes held for one session (queue, XEP-0198, CSI, BOSH) before it is dropped
 	GCPercent             int           `conf:"gc-percent,min=10,max=1000"` // Go garbage collector target (GOGC); lower holds less memory per session
 }
 
@@ -206,6 +209,10 @@ func defaults(dataDir string) *Config {
 		},
 		Limits: Limits{
 			MaxStanzaSize:         256 * KiB,
+			PreAuthStanzaSize:     10 * KiB,
+			BytesPerSecond:        32 * KiB,
+			BytesBurst:            1 * MiB,
+			SessionBuffer:         4 * MiB,
 			MaxConnectionsPerIP:   100,
 			MaxSessionsPerAccount: 20,
 			NegotiationTimeout:    30 * time.Second,

@@ -61,6 +61,9 @@ func (c *Config) validate(skip map[string]bool) Errors {
 		v.warnf("xmppd/limits@ping-interval", "ping-interval (%s) is shorter than ping-timeout (%s)",
 			formatDuration(c.Limits.PingInterval), formatDuration(c.Limits.PingTimeout))
 	}
+	if l := c.Limits; l.SessionBuffer < l.MaxStanzaSize {
+		v.errorf("xmppd/limits@session-buffer", "session-buffer (%s) is smaller than max-stanza-size (%s): one stanza would not fit", l.SessionBuffer, l.MaxStanzaSize)
+	}
 	v.modules()
 	c.Warnings = v.warn
 	sortErrors(v.errs)

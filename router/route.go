@@ -406,8 +406,15 @@ func (r *Router) routeFull(c *Context) {
 	st := c.Stanza
 	bare, res := c.To.Bare().String(), c.To.Resourcepart()
 	if s := r.Resource(bare, res); s != nil {
-		if !s.Send(st.Raw) && st.Kind == wire.KindIQ {
-			c.Error("wait", "resource-constraint", "")
+		if !s.Send(st.Raw) {
+			switch st.Kind {
+			case wire.KindIQ:
+				c.Error("wait", "resource-constraint", "")
+			case wire.KindMessage:
+				// The session is going (its buffer is full, its link
+				// died): the message goes where its queue goes.
+				r.Requeue(c.Context, st)
+			}
 		}
 		return
 	}

@@ -138,6 +138,15 @@ func NewReader(r io.Reader, maxStanza int) *Reader {
 	return rd
 }
 
+// SetMaxStanza changes the size limit for the elements read from now on
+// (a stream allows larger elements once it is authenticated).
+func (r *Reader) SetMaxStanza(maxStanza int) {
+	if maxStanza <= 0 {
+		maxStanza = DefaultMaxStanza
+	}
+	r.max = maxStanza
+}
+
 // Reset makes the Reader read a fresh stream from r (after STARTTLS, or a
 // SASL success restart) and drops anything buffered.
 func (r *Reader) Reset(src io.Reader) {

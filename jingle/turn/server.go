@@ -14,6 +14,8 @@ import (
 	"time"
 
 	pionturn "github.com/pion/turn/v4"
+
+	"github.com/xmppd/xmppd/internal/accept"
 )
 
 // Options configure an embedded TURN/STUN server.
@@ -188,7 +190,7 @@ func NewServer(o Options) (*Server, error) {
 	for _, l := range []net.Listener{s.tcp, s.tls} {
 		if l != nil {
 			cfg.ListenerConfigs = append(cfg.ListenerConfigs, pionturn.ListenerConfig{
-				Listener: &screenedListener{Listener: l, s: s}, RelayAddressGenerator: gen, PermissionHandler: s.permit})
+				Listener: &screenedListener{Listener: accept.Retrying(l, s.log), s: s}, RelayAddressGenerator: gen, PermissionHandler: s.permit})
 		}
 	}
 	srv, err := pionturn.NewServer(cfg)
