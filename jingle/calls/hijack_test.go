@@ -145,4 +145,3 @@ func TestSameIDTwoCallers(t *testing.T) {
 		t.Fatalf("carol's record %+v", r)
 	}
 }
-
