@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
 )
 
@@ -37,18 +38,22 @@ type AppServer struct {
 	domains map[string]bool
 	apns    *apnsClient
 	fcm     *fcmClient
-	sem     chan struct{}
+	store   storage.PushRegistrations
+	sem     chan struct{} // vendor requests in flight
+	refused atomic.Uint64
 }
 
 // NewAppServer registers the app server as the service push.HOST of each
 // host. It reads the vendor credentials now; a missing or malformed key
 // file is an error.
-func NewAppServer(r *router.Router, log *slog.Logger, cfg *AppServerConfig, hosts []string) (*AppServer, error) {
+// Notifications reach it only from the push module (deliver), for
+// registrations in store.
+func NewAppServer(r *router.Router, store storage.PushRegistrations, log *slog.Logger, cfg *AppServerConfig, hosts []string) (*AppServer, error) {
 	hc, err := httpClient(string(cfg.CAFile))
 	if err != nil {
 		return nil, err
 	}
-	a := &AppServer{r: r, log: log, domains: map[string]bool{}, sem: make(chan struct{}, max(cfg.Concurrency, 1))}
+	a := &AppServer{r: r, store: store, log: log, domains: map[string]bool{}, sem: make(chan struct{}, max(cfg.Concurrency, 1))}
 	if cfg.APNsOn() {
 		if a.apns, err = newAPNs(&cfg.APNs, hc, cfg.MessageTTL, cfg.CallTTL); err != nil {
 			return nil, fmt.Errorf("push: APNs: %w", err)
@@ -195,97 +200,83 @@ func (a *AppServer) handle(c *router.Context) {
 		a.answer(c, []byte("<query xmlns='"+nsDiscoInfo+"'><identity category='pubsub' type='push' name='xmppd push'/>"+
 			"<feature var='"+nsDiscoInfo+"'/><feature var='"+NS+"'/></query>"))
 	case st.Type == "set" && st.PayloadNS == nsPubSub:
-		a.publish(c)
+		a.refusePublish(c)
 	default:
 		a.fail(c, "cancel", "service-unavailable", "")
 	}
 }
 
-type publishIQ struct {
-	PubSub struct {
-		Publish *struct {
-			Node string `xml:"node,attr"`
-			Item struct {
-				Notification *struct {
-					X    *xForm `xml:"jabber:x:data x"`
-					Call *struct {
-						ID    string `xml:"id,attr"`
-						From  string `xml:"from,attr"`
-						Media string `xml:"media,attr"`
-					} `xml:"urn:xmppd:push:call:0 call"`
-				} `xml:"urn:xmpp:push:0 notification"`
-			} `xml:"item"`
-		} `xml:"publish"`
-		Options *struct {
-			X *xForm `xml:"jabber:x:data x"`
-		} `xml:"publish-options"`
-	} `xml:"http://jabber.org/protocol/pubsub pubsub"`
+// refusePublish answers a pubsub set addressed to push.HOST. Whoever sends
+// it (a local account, a remote server, a component), it is refused: the
+// app server sends only the notifications this server's push module makes
+// for a stored registration, and those never travel as stanzas (deliver).
+// Otherwise any account could make the operator's APNs/FCM credentials
+// send any text, or a VoIP call push, to any device token.
+func (a *AppServer) refusePublish(c *router.Context) {
+	a.refused.Add(1)
+	a.log.Debug("push: a publish to the app server was refused", "jid", c.From.String())
+	a.fail(c, "auth", "forbidden", "This app server sends only the notifications its own server makes for its registrations")
 }
 
-// publish forwards one notification to the device's vendor. The answer
-// goes back once the vendor answered.
-func (a *AppServer) publish(c *router.Context) {
-	// Only accounts of this server may make it send pushes.
-	if c.From.Localpart() == "" || !a.r.IsHost(c.From.Domainpart()) {
-		a.fail(c, "auth", "forbidden", "This app server serves the accounts of this server only")
-		return
+// Refused returns how many publishes sent to push.HOST as stanzas were
+// refused.
+func (a *AppServer) Refused() uint64 { return a.refused.Load() }
+
+// deliver sends the notification n for registration reg to its vendor and
+// returns once the vendor answered. It is the app server's only way in:
+// the push module calls it in-process for registrations it read from
+// storage, and deliver checks again that reg is stored (same id, service
+// and node) and takes the device from the stored form, not from reg.
+func (a *AppServer) deliver(ctx context.Context, reg storage.PushRegistration, n *notice) error {
+	regs, err := a.store.List(ctx, reg.Owner)
+	if err != nil {
+		return fmt.Errorf("reading the registrations: %w", err)
 	}
-	var q publishIQ
-	if err := c.Stanza.Decode(&q); err != nil || q.PubSub.Publish == nil || q.PubSub.Publish.Item.Notification == nil {
-		a.fail(c, "modify", "bad-request", "A publish of an urn:xmpp:push:0 notification is expected")
-		return
+	var stored *storage.PushRegistration
+	for i := range regs {
+		if r := &regs[i]; r.ID == reg.ID && r.Service == reg.Service && r.Node == reg.Node {
+			stored = r
+			break
+		}
 	}
-	p := q.PubSub.Publish
-	if q.PubSub.Options == nil || q.PubSub.Options.X == nil {
-		a.fail(c, "modify", "not-acceptable", "publish-options with the device's type and token are required")
-		return
+	if stored == nil {
+		return &stanzaErr{"cancel", "item-not-found", "No such registration"}
 	}
-	t, err := parseTarget(q.PubSub.Options.X.form())
+	if stored.Form == nil {
+		return &stanzaErr{"modify", "not-acceptable", "publish-options with the device's type and token are required"}
+	}
+	f, err := parseForm(stored.Form)
+	if err != nil {
+		return &stanzaErr{"modify", "not-acceptable", err.Error()}
+	}
+	t, err := parseTarget(f)
 	if err == nil {
 		err = a.vendorFor(t)
 	}
 	if err != nil {
-		a.fail(c, "modify", "not-acceptable", err.Error())
-		return
+		return &stanzaErr{"modify", "not-acceptable", err.Error()}
 	}
-	n := vendorNotice{node: p.Node}
-	if x := p.Item.Notification.X; x != nil {
-		f := x.form()
-		n.count, _ = strconv.Atoi(f.get("message-count"))
-		n.sender = f.get("last-message-sender")
-		n.body = f.get("last-message-body")
-	}
-	if cl := p.Item.Notification.Call; cl != nil && cl.ID != "" {
-		n.call = &call{id: cl.ID, from: cl.From, media: strings.Fields(cl.Media)}
-	}
+	vn := vendorNotice{node: stored.Node, count: n.count, sender: n.sender, body: n.body, call: n.call}
 	select {
 	case a.sem <- struct{}{}:
-	default:
-		a.fail(c, "wait", "resource-constraint", "Too many notifications in flight")
-		return
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	go func() {
-		defer func() { <-a.sem }()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*vendorTimeout)
-		defer cancel()
-		var err error
-		if t.typ == "apns" {
-			err = a.apns.send(ctx, t, n)
-		} else {
-			err = a.fcm.send(ctx, t, n)
-		}
-		var se *stanzaErr
-		switch {
-		case err == nil:
-			a.answer(c, nil)
-		case errors.As(err, &se):
-			a.log.Info("push: vendor refused a notification", "jid", c.From.String(), "vendor", t.typ, "error", se.text)
-			a.fail(c, se.typ, se.cond, se.text)
-		default:
-			a.log.Warn("push: sending to the vendor failed", "jid", c.From.String(), "vendor", t.typ, "err", err)
-			a.fail(c, "wait", "internal-server-error", "")
-		}
-	}()
+	defer func() { <-a.sem }()
+	if t.typ == "apns" {
+		err = a.apns.send(ctx, t, vn)
+	} else {
+		err = a.fcm.send(ctx, t, vn)
+	}
+	var se *stanzaErr
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		a.log.Info("push: vendor refused a notification", "jid", reg.Owner, "vendor", t.typ, "error", se.text)
+	default:
+		a.log.Warn("push: sending to the vendor failed", "jid", reg.Owner, "vendor", t.typ, "err", err)
+	}
+	return err
 }
 
 // stanzaErr is a vendor's answer turned into the iq error for the

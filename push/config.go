@@ -23,6 +23,10 @@ type Config struct {
 	MaxDevices int `conf:"max-devices,min=0"`
 	// Timeout is how long the server waits for an app server's answer.
 	Timeout time.Duration `conf:"timeout,min=1s"`
+	// MaxQueue bounds the notifications waiting, per account and per
+	// device, while earlier ones are published (one at a time, in order).
+	// Past it a notification is refused, counted and logged.
+	MaxQueue int `conf:"max-queue,min=1,max=1000000"`
 	// AppServer is the built-in app server push.DOMAIN.
 	AppServer AppServerConfig `conf:"app-server"`
 }
@@ -75,6 +79,7 @@ func DefaultConfig() *Config {
 		Throttle:   5 * time.Second,
 		MaxDevices: 10,
 		Timeout:    30 * time.Second,
+		MaxQueue:   1000,
 		AppServer: AppServerConfig{
 			MessageTTL:  24 * time.Hour,
 			CallTTL:     30 * time.Second,

@@ -52,11 +52,18 @@
 // transient ones (type wait, remote-server-*, internal-server-error,
 // resource-constraint, undefined-condition).
 //
+// Notifications keep their order: each account has a queue (reading its
+// registrations, counting) and each device one (publishing, one at a time,
+// waiting for the answer). max-queue bounds what waits on a queue; past it
+// a notification is refused, counted (Module.Overflowed) and logged.
+//
 // # The built-in app server (AppServer)
 //
 // push.HOST, for each host, runs when APNs or FCM credentials are
-// configured. It accepts publishes from accounts of this server only. The
-// publish-options form names the device:
+// configured. It takes no publish as a stanza (forbidden, whoever sends
+// it): the push module hands it notifications in-process, for
+// registrations that are stored, and it reads the device from the stored
+// publish-options form, which names the device:
 //
 //	type        apns | fcm                                   (required)
 //	token       APNs device token (hex) / FCM registration token (required)

@@ -1,6 +1,11 @@
 package push
 
-import "testing"
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
 
 // For the external tests (package push_test), which run a whole server.
 
@@ -26,3 +31,45 @@ func (s *standIn) AnswerAPNs(token string, status int, reason string) {
 const (
 	TestBundle = testBundle
 )
+
+// SetIdle tells the stand-in how to wait for a server's push queues.
+func (s *standIn) SetIdle(f func(context.Context) error) { s.idle = f }
+
+// HoldAPNs makes APNs answers wait until release is called; requests are
+// still recorded (and signalled) when they arrive.
+func (s *standIn) HoldAPNs() (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.gate = ch
+	s.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.gate = nil
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+	s.t.Cleanup(release)
+	return release
+}
+
+// Arrived waits until n APNs requests arrived (answered or held), without
+// waiting for the server's queues.
+func (s *standIn) Arrived(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.APNs()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("APNs received %d requests, want %d", len(s.APNs()), n)
+		}
+		select {
+		case <-s.notify:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// AccountsIdle returns when no account's notifications wait to be counted.
+func (m *Module) AccountsIdle(ctx context.Context) error { return m.accounts.wait(ctx) }

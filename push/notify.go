@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ func (m *Module) notify(reg storage.PushRegistration, ev event) {
 	}
 	m.mu.Unlock()
 	if n != nil {
-		m.spawn(func() { m.publish(n) })
+		m.send(n)
 	}
 }
 
@@ -110,7 +111,7 @@ func (m *Module) flush(owner string, k regKey, d *device) {
 	d.last = time.Now()
 	n := d.notice()
 	m.mu.Unlock()
-	m.spawn(func() { m.publish(n) })
+	m.send(n)
 }
 
 // reset forgets the state of owner's devices that match (they came back,
@@ -133,8 +134,19 @@ func (m *Module) reset(owner string, match func(regKey, *device) bool) {
 	}
 }
 
+// send queues n on its device's lane: a device's notifications go out one
+// at a time, in order.
+func (m *Module) send(n *notice) {
+	reg := n.reg
+	if !m.devices.add(reg.Owner+"\x00"+strconv.FormatInt(reg.ID, 10), func() { m.publish(n) }) {
+		m.log.Info("push: a notification was refused", "jid", reg.Owner, "service", reg.Service, "node", reg.Node, "call", n.call != nil)
+	}
+}
+
 // publish sends n to the app server (XEP-0357 §6) and disables the
 // registration when the app server answers with an error that says so.
+// The built-in app server is called in-process; it takes no publish
+// from the network.
 func (m *Module) publish(n *notice) {
 	reg := n.reg
 	from, err1 := jid.Parse(reg.Owner)
@@ -144,15 +156,29 @@ func (m *Module) publish(n *notice) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.Timeout)
 	defer cancel()
-	ans, err := m.r.Query(ctx, from, to, "set", n.payload())
-	if err != nil {
-		m.log.Info("push: the app server did not answer", "jid", reg.Owner, "service", reg.Service, "err", err)
-		return
+	var typ, cond string
+	if m.app != nil && m.app.Serves(to) {
+		err := m.app.deliver(ctx, reg, n)
+		var se *stanzaErr
+		switch {
+		case err == nil:
+			return
+		case errors.As(err, &se):
+			typ, cond = se.typ, se.cond
+		default:
+			return // logged by the app server; transient
+		}
+	} else {
+		ans, err := m.r.Query(ctx, from, to, "set", n.payload())
+		if err != nil {
+			m.log.Info("push: the app server did not answer", "jid", reg.Owner, "service", reg.Service, "err", err)
+			return
+		}
+		if ans.Type != "error" {
+			return
+		}
+		typ, cond = stanzaError(ans)
 	}
-	if ans.Type != "error" {
-		return
-	}
-	typ, cond := stanzaError(ans)
 	if !disables(typ, cond) {
 		m.log.Info("push: the app server refused a notification for now", "jid", reg.Owner, "service", reg.Service, "error", typ+"/"+cond)
 		return

@@ -29,9 +29,6 @@ const (
 	nsMAM    = "urn:xmpp:mam:2"
 )
 
-// maxInFlight bounds the notifications waiting for an app server's answer.
-const maxInFlight = 256
-
 // maxNode bounds a registration's node.
 const maxNode = 1024
 
@@ -43,7 +40,11 @@ type Module struct {
 	log   *slog.Logger
 	cfg   Config
 	app   *AppServer
-	sem   chan struct{}
+
+	// accounts runs each account's notifications in order (storage read,
+	// counting); devices publishes each device's in order.
+	accounts, devices *lanes
+	overflow          atomic.Uint64 // notifications refused by a full queue
 
 	mu     sync.Mutex
 	devs   map[string]map[regKey]*device // owner → devices notified since they went away
@@ -67,10 +68,12 @@ func keyOf(reg storage.PushRegistration) regKey { return regKey{reg.Service, reg
 // New registers XEP-0357 on r and, when cfg has vendor credentials, the
 // built-in app server push.HOST for each of hosts.
 func New(r *router.Router, store storage.PushRegistrations, log *slog.Logger, cfg *Config, hosts []string) (*Module, error) {
-	m := &Module{r: r, store: store, log: log, cfg: *cfg, sem: make(chan struct{}, maxInFlight),
+	m := &Module{r: r, store: store, log: log, cfg: *cfg,
 		devs: map[string]map[regKey]*device{}, cache: map[string][]storage.PushRegistration{}}
+	m.accounts = newLanes("account", log, cfg.MaxQueue, &m.overflow)
+	m.devices = newLanes("device", log, cfg.MaxQueue, &m.overflow)
 	if cfg.AppServer.On() {
-		app, err := NewAppServer(r, log, &cfg.AppServer, hosts)
+		app, err := NewAppServer(r, store, log, &cfg.AppServer, hosts)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +87,31 @@ func New(r *router.Router, store storage.PushRegistrations, log *slog.Logger, cf
 		r.OnOutbound(k, m.outbound)
 	}
 	r.OnBound(m.bound)
+	modules.Store(r, m)
 	return m, nil
+}
+
+var modules sync.Map // *router.Router → *Module
+
+// Lookup returns the push module registered on r (nil when it is off).
+func Lookup(r *router.Router) *Module {
+	if m, ok := modules.Load(r); ok {
+		return m.(*Module)
+	}
+	return nil
+}
+
+// Overflowed returns how many notifications a full queue refused
+// (max-queue waiting per account or per device).
+func (m *Module) Overflowed() uint64 { return m.overflow.Load() }
+
+// Idle returns when no notification waits or is being published (those
+// the throttle holds excepted), or when ctx ends.
+func (m *Module) Idle(ctx context.Context) error {
+	if err := m.accounts.wait(ctx); err != nil {
+		return err
+	}
+	return m.devices.wait(ctx)
 }
 
 // Close drops the notifications the throttle holds (at shutdown); later
@@ -93,6 +120,8 @@ func (m *Module) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
+	m.accounts.close()
+	m.devices.close()
 	for _, devs := range m.devs {
 		for _, d := range devs {
 			if d.timer != nil {
@@ -279,7 +308,7 @@ func (m *Module) offline(c *router.Context) bool {
 	if ev.call != nil {
 		ev.call.from = c.From.String()
 	}
-	m.spawn(func() { m.dispatch(ev, nil) })
+	m.queue(ev.owner, func() { m.dispatch(ev, nil) })
 	return false
 }
 
@@ -315,7 +344,7 @@ func (m *Module) inbound(c *router.Context) bool {
 	if ev.call != nil {
 		ev.call.from = c.From.String()
 	}
-	m.spawn(func() { m.dispatch(ev, func(reg storage.PushRegistration) bool { return !m.connected(reg) }) })
+	m.queue(owner, func() { m.dispatch(ev, func(reg storage.PushRegistration) bool { return !m.connected(reg) }) })
 	return false
 }
 
@@ -351,7 +380,7 @@ func (m *Module) Hibernated(s router.Session, raw []byte) {
 	ss := m.sessState(s, true)
 	ss.away.Store(true)
 	res := s.JID().Resourcepart()
-	m.spawn(func() {
+	m.queue(ev.owner, func() {
 		m.dispatch(ev, func(reg storage.PushRegistration) bool {
 			return (reg.Resource != "" && reg.Resource == res) || ss.has(keyOf(reg))
 		})
@@ -481,19 +510,10 @@ func (m *Module) back(s router.Session, ss *sessState) {
 	})
 }
 
-// spawn runs f on its own goroutine unless too many are running: no
-// router hook waits for storage or an app server.
-func (m *Module) spawn(f func()) {
-	select {
-	case m.sem <- struct{}{}:
-	default:
-		m.log.Warn("push: too many notifications in flight; one is dropped")
-		return
-	}
-	go func() {
-		defer func() { <-m.sem }()
-		f()
-	}()
+// queue runs f on the account's lane: no router hook waits for storage
+// or an app server, and an account's notifications keep their order.
+func (m *Module) queue(owner string, f func()) {
+	m.accounts.add(owner, f)
 }
 
 // stanzaError returns the type and defined condition of an error stanza.

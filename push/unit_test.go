@@ -264,9 +264,11 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestCloseStopsHeldNotifications(t *testing.T) {
-	m := &Module{cfg: Config{Throttle: time.Hour}, sem: make(chan struct{}, 1), devs: map[string]map[regKey]*device{}, log: slog.New(slog.DiscardHandler)}
+	m := &Module{cfg: Config{Throttle: time.Hour}, devs: map[string]map[regKey]*device{}, log: slog.New(slog.DiscardHandler)}
+	m.accounts = newLanes("account", m.log, 1, &m.overflow)
+	m.devices = newLanes("device", m.log, 1, &m.overflow)
+	m.devices.close() // nothing may be published: the first notification is refused here
 	reg := storage.PushRegistration{ID: 1, Owner: "bob@example.org", Service: "push.example.org", Node: "n"}
-	m.sem <- struct{}{} // nothing may be spawned: the first notification is dropped here
 	m.notify(reg, event{digest: 1})
 	m.notify(reg, event{digest: 2}) // held by the throttle
 	d := m.devs[reg.Owner][keyOf(reg)]

@@ -1,6 +1,7 @@
 package push
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -84,6 +85,9 @@ type standIn struct {
 	expireJWTs  int               // answer this many APNs requests 403 ExpiredProviderToken
 	revokeFirst bool              // refuse the first access token once with 401
 	notify      chan struct{}
+	gate        chan struct{} // when set, APNs answers wait until it is closed
+
+	idle func(context.Context) error // the server's push queues are empty
 }
 
 func newStandIn(t testing.TB) *standIn {
@@ -143,7 +147,12 @@ func (s *standIn) serveAPNs(w http.ResponseWriter, r *http.Request) {
 			status, reason = a[0].(int), a[1].(string)
 		}
 	}
+	gate := s.gate
 	s.mu.Unlock()
+	if gate != nil {
+		s.signal()
+		<-gate
+	}
 	w.Header().Set("apns-id", "00000000-0000-0000-0000-000000000001")
 	w.WriteHeader(status)
 	if reason != "" {
@@ -308,8 +317,8 @@ func (s *standIn) Tokens() []vendorReq {
 	return append([]vendorReq(nil), s.tokens...)
 }
 
-// waitAPNs waits until n APNs requests arrived, then a little more to see
-// that no other follows, and returns them.
+// waitAPNs waits until n APNs requests arrived and returns them; no
+// further one may have come.
 func (s *standIn) waitAPNs(t testing.TB, n int) []vendorReq {
 	t.Helper()
 	return s.wait(t, n, s.APNs, "APNs")
@@ -320,6 +329,10 @@ func (s *standIn) waitFCM(t testing.TB, n int) []vendorReq {
 	return s.wait(t, n, s.FCM, "FCM")
 }
 
+// wait waits until n requests arrived. When the stand-in serves a running
+// server (idle set), it then waits until the server's push queues are
+// empty: what was triggered before has been sent, so a request more is
+// seen here, not missed.
 func (s *standIn) wait(t testing.TB, n int, get func() []vendorReq, what string) []vendorReq {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -329,7 +342,14 @@ func (s *standIn) wait(t testing.TB, n int, get func() []vendorReq, what string)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // nothing more should come
+	if s.idle != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.idle(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("the push queues did not drain: %v", err)
+		}
+	}
 	got := get()
 	if len(got) != n {
 		for _, r := range got {

@@ -157,7 +157,9 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	}
 
 	if cfg.ModuleEnabled("calls") {
-		s.Calls = calls.New(r, s.Store.Calls(), log, cfg.Module("calls").(*calls.Config).Options())
+		co := cfg.Module("calls").(*calls.Config).Options()
+		co.Roster = s.Store.Roster() // busy is told to contacts only
+		s.Calls = calls.New(r, s.Store.Calls(), log, co)
 		s.onShutdown(s.Calls.Close)
 	}
 

@@ -17,8 +17,8 @@ const (
 
 // CallRecord is one call the server routed (XEP-0353 and/or Jingle).
 type CallRecord struct {
-	ID        string    // the JMI id, which is also the Jingle sid
-	Caller    string    // full JID
+	ID        string    // the JMI id, which is also the Jingle sid; unique per caller only
+	Caller    string    // full JID; (its bare JID, ID) is the record's key
 	Callee    string    // full JID of the answering device, or the bare JID before an answer
 	Media     []string  // "audio", "video"
 	Start     time.Time // proposed or initiated
@@ -29,7 +29,8 @@ type CallRecord struct {
 
 // Calls keeps call records (for `xmppd calls list` and the admin console).
 type Calls interface {
-	// Put creates or replaces the record with that ID.
+	// Put creates or replaces the record with the same ID and caller bare
+	// JID; records of other callers with the same ID are left alone.
 	Put(ctx context.Context, rec CallRecord) error
 	// List returns records newest first, those where jid (a bare JID) is a
 	// party, or all when jid is ""; at most limit (0: no limit).

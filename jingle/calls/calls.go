@@ -12,13 +12,23 @@
 // with reason connectivity-error and a JMI <finish/>; the vanished party
 // gets them too if it resumes later. A proposal to someone already in a
 // tracked call is answered <reject><busy/></reject> when the busy policy is
-// on; unanswered proposals are retracted after the ring timeout. Every call
-// leaves a record (storage.Calls).
+// on and the caller may see the callee's presence (a roster subscription);
+// a stranger's proposal rings like any other. Unanswered proposals are
+// retracted after the ring timeout. Every call leaves a record
+// (storage.Calls).
+//
+// A call is known by its caller's bare JID and its id (the id is the
+// caller's client's choice, so it is unique per caller only), and only its
+// two parties change it: a <proceed/>, <reject/> or session-accept counts
+// when the callee sends it to the caller, a <retract/> when the caller
+// sends it to the callee, a <finish/> or session-terminate when either
+// sends it to the other.
 package calls
 
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -44,6 +54,9 @@ type Options struct {
 	ProbeTimeout  time.Duration // how long a probe may stay unanswered
 	RingTimeout   time.Duration // unanswered proposals end after this
 	Busy          bool          // answer proposals to busy users with reject/busy
+	// Roster tells who may hear that a user is busy: only contacts the
+	// user shares presence with (subscription from or both). Nil: nobody.
+	Roster storage.Roster
 }
 
 // Prober is implemented by sessions whose link can be probed (c2s).
@@ -60,7 +73,13 @@ const (
 	ended
 )
 
+// key names a call: the caller's bare JID and the call's id.
+type key struct{ caller, id string }
+
+func keyOf(caller jid.JID, id string) key { return key{caller.Bare().String(), id} }
+
 type call struct {
+	key    key
 	rec    storage.CallRecord
 	caller jid.JID // full
 	callee jid.JID // bare until answered, then full
@@ -77,7 +96,7 @@ type Module struct {
 	opts  Options
 
 	mu    sync.Mutex
-	calls map[string]*call // by id
+	calls map[key]*call
 	stop  chan struct{}
 }
 
@@ -95,7 +114,7 @@ func New(r *router.Router, store storage.Calls, log *slog.Logger, opts Options) 
 	if opts.RingTimeout <= 0 {
 		opts.RingTimeout = 60 * time.Second
 	}
-	m := &Module{r: r, store: store, log: log, opts: opts, calls: map[string]*call{}, stop: make(chan struct{})}
+	m := &Module{r: r, store: store, log: log, opts: opts, calls: map[key]*call{}, stop: make(chan struct{})}
 	r.AddFeature(router.ToServer, NSJMI)
 	r.OnOutbound(wire.KindMessage, m.outboundMessage)
 	r.OnOutbound(wire.KindIQ, m.outboundIQ)
@@ -167,19 +186,54 @@ func (m *Module) outboundMessage(c *router.Context) bool {
 	case msg.Propose != nil && msg.Propose.ID != "":
 		return m.propose(c, msg.Propose, now)
 	case msg.Proceed != nil:
-		m.answered(msg.Proceed.ID, c.From, now)
+		if k, ok := m.find(c.From, c.To, msg.Proceed.ID, byCallee); ok {
+			m.answered(k, c.From, now)
+		}
 	case msg.Reject != nil:
 		reason := storage.CallDecline
 		if msg.Reject.Reason.name() == "busy" {
 			reason = storage.CallBusy
 		}
-		m.end(msg.Reject.ID, reason, nil)
+		if k, ok := m.find(c.From, c.To, msg.Reject.ID, byCallee); ok {
+			m.end(k, reason, nil)
+		}
 	case msg.Retract != nil:
-		m.end(msg.Retract.ID, storage.CallCancel, nil)
+		if k, ok := m.find(c.From, c.To, msg.Retract.ID, byCaller); ok {
+			m.end(k, storage.CallCancel, nil)
+		}
 	case msg.Finish != nil:
-		m.end(msg.Finish.ID, reasonOr(msg.Finish.Reason.name(), storage.CallSuccess), nil)
+		if k, ok := m.find(c.From, c.To, msg.Finish.ID, byCaller|byCallee); ok {
+			m.end(k, reasonOr(msg.Finish.Reason.name(), storage.CallSuccess), nil)
+		}
 	}
 	return false
+}
+
+// Who may change a call.
+const (
+	byCaller = 1 << iota // the caller, to the callee
+	byCallee             // the callee, to the caller
+)
+
+// find returns the call id that from may change by sending to to: as its
+// caller (key from+id, sent to the callee) or as its callee (key to+id,
+// sent by the callee). Anyone else's element for that id changes nothing.
+func (m *Module) find(from, to jid.JID, id string, who int) (key, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if who&byCaller != 0 {
+		k := keyOf(from, id)
+		if cl := m.calls[k]; cl != nil && cl.callee.Bare().Equal(to.Bare()) {
+			return k, true
+		}
+	}
+	if who&byCallee != 0 {
+		k := keyOf(to, id)
+		if cl := m.calls[k]; cl != nil && cl.callee.Bare().Equal(from.Bare()) {
+			return k, true
+		}
+	}
+	return key{}, false
 }
 
 func reasonOr(r, def string) string {
@@ -194,26 +248,53 @@ func reasonOr(r, def string) string {
 
 func (m *Module) propose(c *router.Context, p *jmiEl, now time.Time) bool {
 	callee := c.To.Bare()
-	if m.opts.Busy && m.inCall(callee.String(), p.ID) {
+	k := keyOf(c.From, p.ID)
+	if m.opts.Busy && m.inCall(callee.String(), k) && m.contact(c, callee, c.From.Bare()) {
 		m.log.Info("call: callee busy", "id", p.ID, "caller", c.From.String(), "callee", callee.String())
 		m.rejectBusy(c, p.ID, callee)
-		m.save(storage.CallRecord{ID: p.ID, Caller: c.From.String(), Callee: callee.String(), Media: media(p.Desc),
-			Start: now, End: now, EndReason: storage.CallBusy})
+		m.mu.Lock()
+		_, dup := m.calls[k]
+		m.mu.Unlock()
+		if !dup { // the caller's own call with this id keeps its record
+			m.save(storage.CallRecord{ID: p.ID, Caller: c.From.String(), Callee: callee.String(), Media: media(p.Desc),
+				Start: now, End: now, EndReason: storage.CallBusy})
+		}
 		return true
 	}
 	m.mu.Lock()
-	if _, dup := m.calls[p.ID]; dup {
+	if _, dup := m.calls[k]; dup {
 		m.mu.Unlock()
 		return false
 	}
-	cl := &call{caller: c.From, callee: callee, rec: storage.CallRecord{
+	cl := &call{key: k, caller: c.From, callee: callee, rec: storage.CallRecord{
 		ID: p.ID, Caller: c.From.String(), Callee: callee.String(), Media: media(p.Desc), Start: now}}
-	cl.ring = time.AfterFunc(m.opts.RingTimeout, func() { m.ringTimeout(p.ID) })
-	m.calls[p.ID] = cl
+	cl.ring = time.AfterFunc(m.opts.RingTimeout, func() { m.ringTimeout(k) })
+	m.calls[k] = cl
 	rec := cl.rec
 	m.mu.Unlock()
 	m.save(rec)
 	return false
+}
+
+// contact reports whether the callee shares its presence with the caller
+// (roster subscription from or both; the same account counts): only such
+// a caller may learn that the callee is in a call. To anyone else a busy
+// callee looks like one who does not answer.
+func (m *Module) contact(ctx context.Context, callee, caller jid.JID) bool {
+	if callee.Equal(caller) {
+		return true
+	}
+	if m.opts.Roster == nil || !m.r.IsHost(callee.Domainpart()) {
+		return false
+	}
+	it, err := m.opts.Roster.Item(ctx, callee.String(), caller.String())
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			m.log.Warn("call: reading a roster item failed", "owner", callee.String(), "err", err)
+		}
+		return false
+	}
+	return it.Subscription == storage.SubFrom || it.Subscription == storage.SubBoth
 }
 
 func media(d []mediaEl) []string {
@@ -226,21 +307,21 @@ func media(d []mediaEl) []string {
 	return out
 }
 
-// inCall reports whether bare is a party of an active call other than id.
-func (m *Module) inCall(bare, id string) bool {
+// inCall reports whether bare is a party of an active call other than k.
+func (m *Module) inCall(bare string, k key) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for cid, cl := range m.calls {
-		if cid != id && cl.state == active && (cl.caller.Bare().String() == bare || cl.callee.Bare().String() == bare) {
+	for ck, cl := range m.calls {
+		if ck != k && cl.state == active && (cl.caller.Bare().String() == bare || cl.callee.Bare().String() == bare) {
 			return true
 		}
 	}
 	return false
 }
 
-func (m *Module) answered(id string, by jid.JID, now time.Time) {
+func (m *Module) answered(k key, by jid.JID, now time.Time) {
 	m.mu.Lock()
-	cl := m.calls[id]
+	cl := m.calls[k]
 	if cl == nil || cl.state != proposed {
 		m.mu.Unlock()
 		return
@@ -253,15 +334,15 @@ func (m *Module) answered(id string, by jid.JID, now time.Time) {
 	cl.rec.Callee, cl.rec.Answer = by.String(), now
 	rec := cl.rec
 	m.mu.Unlock()
-	m.log.Info("call: answered", "id", id, "caller", rec.Caller, "callee", rec.Callee)
+	m.log.Info("call: answered", "id", k.id, "caller", rec.Caller, "callee", rec.Callee)
 	m.save(rec)
 }
 
 // end closes a call with reason. notify, when not nil, sends the parties
 // what the server says on the vanished party's behalf.
-func (m *Module) end(id, reason string, notify func(cl *call)) {
+func (m *Module) end(k key, reason string, notify func(cl *call)) {
 	m.mu.Lock()
-	cl := m.calls[id]
+	cl := m.calls[k]
 	if cl == nil || cl.state == ended {
 		m.mu.Unlock()
 		return
@@ -273,11 +354,11 @@ func (m *Module) end(id, reason string, notify func(cl *call)) {
 	for _, t := range cl.lost {
 		t.Stop()
 	}
-	delete(m.calls, id)
+	delete(m.calls, k)
 	cl.rec.End, cl.rec.EndReason = time.Now(), reason
 	rec := cl.rec
 	m.mu.Unlock()
-	m.log.Info("call: ended", "id", id, "reason", reason)
+	m.log.Info("call: ended", "id", k.id, "caller", k.caller, "reason", reason)
 	if notify != nil {
 		notify(cl)
 	}
@@ -316,19 +397,19 @@ func (m *Module) outboundIQ(c *router.Context) bool {
 	now := time.Now()
 	switch q.Jingle.Action {
 	case "session-initiate":
+		k := keyOf(c.From, q.Jingle.SID)
 		m.mu.Lock()
-		if _, known := m.calls[q.Jingle.SID]; !known {
+		if _, known := m.calls[k]; !known {
 			var md []string
 			for _, ct := range q.Jingle.Content {
 				if ct.Desc.Media != "" {
 					md = append(md, ct.Desc.Media)
 				}
 			}
-			cl := &call{caller: c.From, callee: c.To, rec: storage.CallRecord{
+			cl := &call{key: k, caller: c.From, callee: c.To, rec: storage.CallRecord{
 				ID: q.Jingle.SID, Caller: c.From.String(), Callee: c.To.String(), Media: md, Start: now}}
-			sid := q.Jingle.SID
-			cl.ring = time.AfterFunc(m.opts.RingTimeout, func() { m.ringTimeout(sid) })
-			m.calls[sid] = cl
+			cl.ring = time.AfterFunc(m.opts.RingTimeout, func() { m.ringTimeout(k) })
+			m.calls[k] = cl
 			rec := cl.rec
 			m.mu.Unlock()
 			m.save(rec)
@@ -336,17 +417,21 @@ func (m *Module) outboundIQ(c *router.Context) bool {
 			m.mu.Unlock()
 		}
 	case "session-accept":
-		m.answered(q.Jingle.SID, c.From, now)
+		if k, ok := m.find(c.From, c.To, q.Jingle.SID, byCallee); ok {
+			m.answered(k, c.From, now)
+		}
 	case "session-terminate":
-		m.end(q.Jingle.SID, reasonOr(q.Jingle.Reason.name(), storage.CallSuccess), nil)
+		if k, ok := m.find(c.From, c.To, q.Jingle.SID, byCaller|byCallee); ok {
+			m.end(k, reasonOr(q.Jingle.Reason.name(), storage.CallSuccess), nil)
+		}
 	}
 	return false
 }
 
 // ringTimeout ends a proposal nobody answered: the callee's devices get a
 // retract, the caller a finish, both with reason timeout.
-func (m *Module) ringTimeout(id string) {
-	m.end(id, storage.CallTimeout, func(cl *call) {
+func (m *Module) ringTimeout(k key) {
+	m.end(k, storage.CallTimeout, func(cl *call) {
 		m.sendJMI(cl.caller, cl.callee.Bare(), "retract", cl.rec.ID, "timeout", "No answer")
 		m.sendJMI(cl.callee.Bare(), cl.caller, "finish", cl.rec.ID, "timeout", "No answer")
 		m.sendTerminate(cl.callee, cl.caller, cl.rec.ID, "timeout")
@@ -424,48 +509,48 @@ func (m *Module) attached(j jid.JID) bool {
 func (m *Module) linkLost(s router.Session) {
 	j := s.JID()
 	m.mu.Lock()
-	var ids []string
-	for id, cl := range m.calls {
+	var ks []key
+	for k, cl := range m.calls {
 		if cl.state == active && (cl.caller.Equal(j) || cl.callee.Equal(j)) {
-			ids = append(ids, id)
+			ks = append(ks, k)
 		}
 	}
 	m.mu.Unlock()
-	for _, id := range ids {
-		m.lose(id, j)
+	for _, k := range ks {
+		m.lose(k, j)
 	}
 }
 
-// lose starts (once) the grace timer of party j in call id.
-func (m *Module) lose(id string, j jid.JID) {
+// lose starts (once) the grace timer of party j in call k.
+func (m *Module) lose(k key, j jid.JID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cl := m.calls[id]
+	cl := m.calls[k]
 	if cl == nil || cl.state != active {
 		return
 	}
-	key := j.String()
-	if _, running := cl.lost[key]; running {
+	party := j.String()
+	if _, running := cl.lost[party]; running {
 		return
 	}
 	if cl.lost == nil {
 		cl.lost = map[string]*time.Timer{}
 	}
-	m.log.Info("call: a party lost its link; grace period starts", "id", id, "party", key, "grace", m.opts.Grace)
-	cl.lost[key] = time.AfterFunc(m.opts.Grace, func() { m.graceOver(id, j) })
+	m.log.Info("call: a party lost its link; grace period starts", "id", k.id, "party", party, "grace", m.opts.Grace)
+	cl.lost[party] = time.AfterFunc(m.opts.Grace, func() { m.graceOver(k, j) })
 }
 
-func (m *Module) graceOver(id string, j jid.JID) {
+func (m *Module) graceOver(k key, j jid.JID) {
 	if m.attached(j) {
 		m.mu.Lock()
-		if cl := m.calls[id]; cl != nil {
+		if cl := m.calls[k]; cl != nil {
 			delete(cl.lost, j.String())
 		}
 		m.mu.Unlock()
-		m.log.Info("call: the party came back in time", "id", id, "party", j.String())
+		m.log.Info("call: the party came back in time", "id", k.id, "party", j.String())
 		return
 	}
-	m.end(id, storage.CallConnectivityError, func(cl *call) {
+	m.end(k, storage.CallConnectivityError, func(cl *call) {
 		other := cl.caller
 		if other.Equal(j) {
 			other = cl.callee
@@ -489,14 +574,14 @@ func (m *Module) probeLoop() {
 		case <-t.C:
 		}
 		type party struct {
-			id string
-			j  jid.JID
+			k key
+			j jid.JID
 		}
 		var parties []party
 		m.mu.Lock()
-		for id, cl := range m.calls {
+		for k, cl := range m.calls {
 			if cl.state == active {
-				parties = append(parties, party{id, cl.caller}, party{id, cl.callee})
+				parties = append(parties, party{k, cl.caller}, party{k, cl.callee})
 			}
 		}
 		m.mu.Unlock()
@@ -506,12 +591,12 @@ func (m *Module) probeLoop() {
 			}
 			s := m.party(p.j)
 			if s == nil {
-				m.lose(p.id, p.j)
+				m.lose(p.k, p.j)
 				continue
 			}
 			if pr, ok := s.(Prober); ok {
 				if pr.Hibernating() {
-					m.lose(p.id, p.j)
+					m.lose(p.k, p.j)
 					continue
 				}
 				pr.Probe(m.opts.ProbeTimeout)
@@ -525,9 +610,9 @@ func (m *Module) Active() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var ids []string
-	for id, cl := range m.calls {
+	for k, cl := range m.calls {
 		if cl.state == active {
-			ids = append(ids, id)
+			ids = append(ids, k.id)
 		}
 	}
 	return ids

@@ -13,6 +13,7 @@ import (
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/jingle/calls"
 	"github.com/xmppd/xmppd/server/servertest"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
 )
 
@@ -149,12 +150,22 @@ func TestDecline(t *testing.T) {
 	}
 }
 
+// A contact the callee shares presence with hears that the callee is
+// busy; a stranger's call rings and ends unanswered, as if nobody were
+// there to take it.
 func TestBusy(t *testing.T) {
-	x := setup(t, nil)
+	x := setup(t, func(c *calls.Config) { c.RingTimeout = time.Second })
 	x.connect(t, "call-3")
 	x.AddUser("carol", "secret-pw")
+	x.AddUser("dave", "secret-pw")
+	if _, err := x.Srv.Store.Roster().Put(context.Background(), "bob@localhost",
+		storage.RosterItem{JID: "carol@localhost", Subscription: storage.SubFrom}); err != nil {
+		t.Fatal(err)
+	}
 	carol := x.Login("carol", "secret-pw", "pc")
-	syncAll(t, carol)
+	dave := x.Login("dave", "secret-pw", "pc")
+	syncAll(t, carol, dave)
+
 	_ = carol.Send(jmi("bob@localhost", "propose", "call-4", audio))
 	st, err := carol.Expect(timeout, jmiFrom("reject"))
 	if err != nil {
@@ -163,11 +174,34 @@ func TestBusy(t *testing.T) {
 	if st.From != "bob@localhost" || !client.Contains(st, "<busy/>") {
 		t.Fatalf("got %s", st.Raw)
 	}
-	if st, err := x.bob.Expect(500*time.Millisecond, jmiFrom("propose")); err == nil {
-		t.Fatalf("busy bob rang: %s", st.Raw)
+	// Carol's marker comes after her proposal: bob gets it, and no ringing
+	// before it.
+	_ = carol.Send("<message type='chat' to='bob@localhost/phone' id='marker-carol'><body>marker</body></message>")
+	if st, err := x.bob.Expect(timeout, func(s *wire.Stanza) bool { return s.ID == "marker-carol" || jmiFrom("propose")(s) }); err != nil || st.ID != "marker-carol" {
+		t.Fatalf("busy bob rang for a contact: %v %v", st, err)
 	}
 	if reason, _ := x.record(t, "call-4"); reason != "busy" {
 		t.Fatalf("record: %q", reason)
+	}
+
+	_ = dave.Send(jmi("bob@localhost", "propose", "call-5", audio))
+	if _, err := x.bob.Expect(timeout, func(s *wire.Stanza) bool { return jmiFrom("propose")(s) && client.Contains(s, "call-5") }); err != nil {
+		t.Fatalf("a stranger's call did not ring: %v", err)
+	}
+	f, err := dave.Expect(timeout, jmiFrom("finish"))
+	if err != nil || !client.Contains(f, "<timeout/>") {
+		t.Fatalf("dave: %v %v", f, err)
+	}
+	// A busy answer would have come at once, before the ring timeout's
+	// finish: it would be among what dave received before it.
+	if st, err := dave.Expect(time.Millisecond, jmiFrom("reject")); err == nil {
+		t.Fatalf("a stranger was told bob is busy: %s", st.Raw)
+	}
+	if reason, answered := x.record(t, "call-5"); reason != "timeout" || answered {
+		t.Fatalf("stranger's record: %q answered=%v", reason, answered)
+	}
+	if ids := x.Srv.Calls.Active(); len(ids) != 1 || ids[0] != "call-3" {
+		t.Fatalf("active calls %v", ids)
 	}
 }
 
@@ -190,21 +224,30 @@ func TestRingTimeout(t *testing.T) {
 	}
 }
 
+// A party whose connection resets is given the grace period to resume;
+// when it has not, the other side is told, while the vanished session
+// still hibernates (the stream management timeout is far longer): the
+// grace timer ended the call, nothing else.
 func TestResetEndsCallWithinGrace(t *testing.T) {
-	x := setup(t, nil) // default grace: 10 s
+	const grace = 2 * time.Second
+	x := setup(t, func(c *calls.Config) { c.Grace = grace })
 	x.connect(t, "call-6")
 	start := time.Now()
 	_ = x.bob.Abort() // connection reset, no stream close
-	st, err := x.alice.Expect(15*time.Second, terminate)
+	waitFor(t, func() bool { return x.Srv.Calls.InGrace() == 1 })
+	st, err := x.alice.Expect(timeout+grace, terminate)
 	if err != nil {
 		t.Fatalf("no session-terminate: %v", err)
 	}
 	took := time.Since(start)
+	if x.Srv.Router.Resource("bob@localhost", "phone") == nil {
+		t.Fatal("bob's session is gone: the call was not ended by the grace period")
+	}
 	if !client.Contains(st, "<connectivity-error/>") || st.From != "bob@localhost/phone" {
 		t.Fatalf("got %s", st.Raw)
 	}
-	if took > 11*time.Second {
-		t.Fatalf("session-terminate after %v", took)
+	if took < grace {
+		t.Fatalf("session-terminate after %v, before the grace period of %v ended", took, grace)
 	}
 	if f, err := x.alice.Expect(timeout, jmiFrom("finish")); err != nil || !client.Contains(f, "connectivity-error") {
 		t.Fatalf("no JMI finish: %v %v", f, err)
@@ -219,6 +262,7 @@ func TestResumeWithinGraceKeepsCall(t *testing.T) {
 	x := setup(t, func(c *calls.Config) { c.Grace = 3 * time.Second })
 	x.connect(t, "call-7")
 	_ = x.bob.Abort()
+	waitFor(t, func() bool { return x.Srv.Calls.InGrace() == 1 })
 	for range x.bob.Incoming() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -228,11 +272,15 @@ func TestResumeWithinGraceKeepsCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	if st, err := x.alice.Expect(5*time.Second, terminate); err == nil {
-		t.Fatalf("call ended although bob resumed: %s", st.Raw)
-	}
+	// The grace timer runs out with bob back: the call goes on.
+	waitFor(t, func() bool { return x.Srv.Calls.InGrace() == 0 })
 	if len(x.Srv.Calls.Active()) != 1 {
 		t.Fatal("the call is no longer tracked")
+	}
+	// Bob's marker reaches alice with no session-terminate before it.
+	_ = b2.Send("<message type='chat' to='alice@localhost/phone' id='marker'><body>still here</body></message>")
+	if st, err := x.alice.Expect(timeout, func(s *wire.Stanza) bool { return s.ID == "marker" || terminate(s) }); err != nil || st.ID != "marker" {
+		t.Fatalf("call ended although bob resumed: %v %v", st, err)
 	}
 }
 

@@ -22,9 +22,14 @@ func bareOf(j string) string {
 
 func (c *calls) Put(ctx context.Context, r storage.CallRecord) error {
 	return c.s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO calls
+		// The key is (caller_bare, id): a record is replaced only by one of
+		// the same caller.
+		_, err := tx.ExecContext(ctx, `INSERT INTO calls
 			(id, caller, callee, caller_bare, callee_bare, media, start_us, answer_us, end_us, end_reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (caller_bare, id) DO UPDATE SET caller = excluded.caller, callee = excluded.callee,
+				callee_bare = excluded.callee_bare, media = excluded.media, start_us = excluded.start_us,
+				answer_us = excluded.answer_us, end_us = excluded.end_us, end_reason = excluded.end_reason`,
 			r.ID, r.Caller, r.Callee, bareOf(r.Caller), bareOf(r.Callee), strings.Join(r.Media, " "),
 			toMicros(r.Start), nullMicros(r.Answer), nullMicros(r.End), r.EndReason)
 		return err
@@ -38,7 +43,7 @@ func (c *calls) List(ctx context.Context, jid string, limit int) ([]storage.Call
 		q += " WHERE caller_bare = ? OR callee_bare = ?"
 		args = append(args, jid, jid)
 	}
-	q += " ORDER BY start_us DESC, id"
+	q += " ORDER BY start_us DESC, caller_bare, id"
 	if limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, limit)

@@ -45,4 +45,23 @@ func testCalls(t *testing.T, open opener) {
 	if none, err := c.List(ctx, "nobody@example.org", 0); err != nil || len(none) != 0 {
 		t.Fatalf("List nobody = %+v, %v", none, err)
 	}
+
+	// Another caller's call with the same id is another record: it neither
+	// replaces a nor is replaced by a's next change.
+	m := storage.CallRecord{ID: "c1", Caller: "mallory@example.net/x", Callee: "bob@example.org/tablet", Start: t0.Add(3 * time.Minute),
+		End: t0.Add(4 * time.Minute), EndReason: storage.CallSuccess}
+	if err := c.Put(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	a.EndReason = storage.CallSuccess
+	if err := c.Put(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	bob, err = c.List(ctx, "bob@example.org", 0)
+	if err != nil || len(bob) != 2 || !reflect.DeepEqual(bob[0], m) || !reflect.DeepEqual(bob[1], a) {
+		t.Fatalf("List bob after a second caller used id c1 = %+v, %v", bob, err)
+	}
+	if mal, err := c.List(ctx, "mallory@example.net", 0); err != nil || len(mal) != 1 || !reflect.DeepEqual(mal[0], m) {
+		t.Fatalf("List mallory = %+v, %v", mal, err)
+	}
 }
