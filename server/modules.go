@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
 	"time"
+
+	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/blocking"
 	"github.com/xmppd/xmppd/c2s"
@@ -85,8 +88,12 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	// Order matters: hooks run in registration order. Blocking must see
 	// stanzas before the roster and the archive; the archive stamps
 	// stanza-ids before carbons copy messages.
+	var blocked func(ctx context.Context, owner string, from jid.JID) bool
 	if cfg.ModuleEnabled("blocking") {
-		blocking.New(r, s.Store.Blocklist(), s.Store.Roster(), log, blocking.Options{MaxItems: cfg.Module("blocking").(*blocking.Config).MaxItems})
+		bm := blocking.New(r, s.Store.Blocklist(), s.Store.Roster(), log, blocking.Options{MaxItems: cfg.Module("blocking").(*blocking.Config).MaxItems})
+		// Offline storage and the archive apply the lists to what they
+		// stored before a block (XEP-0191 §3.3).
+		blocked = bm.Blocked
 	}
 	// vcard's presence hook adds the XEP-0153 photo hash before the roster broadcasts.
 	if cfg.ModuleEnabled("vcard") {
@@ -97,7 +104,10 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	ros := roster.New(r, s.Store.Roster(), log, roster.Options{MaxItems: cfg.Limits.MaxRosterItems, Versioning: rc.Versioning})
 
 	if cfg.ModuleEnabled("mam") {
-		mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
+		mm := mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
+		if blocked != nil {
+			mm.SetBlocked(blocked)
+		}
 	}
 	if cfg.ModuleEnabled("carbons") {
 		carbons.New(r)
@@ -162,7 +172,7 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	}
 
 	if cfg.ModuleEnabled("offline") {
-		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages})
+		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages, Blocked: blocked})
 	}
 	if cfg.ModuleEnabled("ping") {
 		ping.Register(r)
