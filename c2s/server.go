@@ -69,7 +69,7 @@ type Options struct {
 	WriteTimeout       time.Duration
 	OutboundQueue      int
 
-	MaxAuthFailures          int           // per stream, then policy-violation
+	MaxAuthFailures          int           // per stream, then policy-violation; 0 = 3, negative = unlimited
 	FailureDelay             time.Duration // before answering a failed auth
 	IPFailuresPerMinute      int
 	AccountFailuresPerMinute int
@@ -84,6 +84,9 @@ type Options struct {
 	SMResumeTimeout    time.Duration
 	SMMaxResumeTimeout time.Duration
 	SMAckEvery         int
+	// SMDisabled turns XEP-0198 off: <sm/> is not offered, and <enable/>
+	// is answered <failed/> with <feature-not-implemented/>.
+	SMDisabled bool
 	// OnHibernated is called for every stanza a hibernating session is
 	// sent (push notifications hook in here).
 	OnHibernated func(s *Session, raw []byte)
@@ -164,7 +167,7 @@ func New(o Options) *Server {
 	if o.SMAckEvery <= 0 {
 		o.SMAckEvery = 5
 	}
-	if o.MaxAuthFailures <= 0 {
+	if o.MaxAuthFailures == 0 {
 		o.MaxAuthFailures = 3
 	}
 	if o.Extensions == nil {

@@ -48,6 +48,20 @@ type rosterConfig struct {
 	Versioning bool `conf:"versioning"` // XEP-0237 roster versioning
 }
 
+// Validate refuses enabled="false": the roster module is the RFC 6121 core
+// (presence broadcast, subscriptions, probes, and the initial presence that
+// triggers offline delivery and PEP last items), so a server without it would
+// look up and running while delivering no presence and no offline messages.
+// Prosody and ejabberd list their roster and presence modules as the core of
+// a working server too; an operator who wants no contact lists needs a
+// server that is not an IM server.
+func (c *rosterConfig) Validate() error {
+	if !c.Enabled() {
+		return conf.AttrError("enabled", "the roster is the core of RFC 6121 (presence, subscriptions, offline delivery) and cannot be turned off")
+	}
+	return nil
+}
+
 type plainModule struct{ conf.ModuleBase }
 
 // SetResumeTimeout sets the XEP-0198 resumption timeout (tests).
@@ -83,6 +97,8 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	if cfg.ModuleEnabled("stream-management") {
 		sm := cfg.Module("stream-management").(*smConfig)
 		opts.SMResumeTimeout, opts.SMMaxResumeTimeout, opts.SMAckEvery = sm.ResumeTimeout, sm.MaxResumeTimeout, sm.AckEvery
+	} else {
+		opts.SMDisabled = true
 	}
 
 	// Order matters: hooks run in registration order. Blocking must see
