@@ -465,7 +465,7 @@ func (n *negotiation) saslFailed(cond, text, user string) error {
 			account = user + "@" + n.domain
 		}
 		n.srv.limits.fail(ip, account)
-		n.srv.log.Info("authentication failed", "remote", ip, "user", user)
+		n.srv.authLog.Info("authentication failed", "remote", ip, "user", user)
 		if d := n.srv.opts.FailureDelay; d > 0 {
 			time.Sleep(d)
 		}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/lograte"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -108,6 +109,9 @@ type Server struct {
 	router *router.Router
 	log    *slog.Logger
 	limits *authLimiter
+	// authLog logs failed logins, which anyone can cause: at most a few
+	// lines a second (internal/lograte).
+	authLog *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -177,6 +181,7 @@ func New(o Options) *Server {
 		opts:      o,
 		router:    o.Router,
 		log:       o.Log,
+		authLog:   lograte.Limit(o.Log, lograte.Window, lograte.Burst),
 		limits:    newAuthLimiter(o.IPFailuresPerMinute, o.AccountFailuresPerMinute),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
