@@ -117,9 +117,14 @@ func New(r *router.Router, store storage.Blocklist, roster storage.Roster, log *
 	return m
 }
 
-// Blocked reports whether owner's blocklist matches j (for other modules,
-// e.g. to filter search results or push notifications).
+// Blocked reports whether owner's blocklist matches j (for other modules:
+// offline storage and the archive filter what they stored before a block).
+// What the enforcement never blocks is never reported blocked: j of the
+// owner's own account, or a local domain itself.
 func (m *Module) Blocked(ctx context.Context, owner string, j jid.JID) bool {
+	if o, err := jid.Parse(owner); err != nil || m.exempt(j, o) {
+		return false
+	}
 	l, err := m.list(ctx, owner)
 	return err == nil && l.blocks(j)
 }

@@ -30,6 +30,13 @@ func (m *Module) exempt(from, to jid.JID) bool {
 // outbound refuses what a local user sends to a JID she blocked (§3.3):
 // <not-acceptable/> with <blocked/>; errors and iq results are dropped
 // (errors are never answered with errors).
+//
+// A message or iq to a local account that blocked the sender is refused
+// here too, with the answer the inbound hook gives, so that no module's
+// outbound hook acts on it first: a JMI <propose/> would otherwise start a
+// call record in the callee's history or be answered "busy", telling a
+// blocked user that she is in a call. Presence is left to the inbound hook:
+// the sender's own roster must change as if she were not blocked.
 func (m *Module) outbound(c *router.Context) bool {
 	if m.exempt(c.From, c.To) {
 		return false
@@ -41,6 +48,9 @@ func (m *Module) outbound(c *router.Context) bool {
 		return false
 	}
 	if !l.blocks(c.To) {
+		if c.Stanza.Kind != wire.KindPresence && c.To.Localpart() != "" && m.r.IsHost(c.To.Domainpart()) {
+			return m.refuseBlocked(c)
+		}
 		return false
 	}
 	st := c.Stanza
@@ -77,21 +87,7 @@ func (m *Module) inbound(c *router.Context) bool {
 	if m.exempt(from, to) {
 		return false
 	}
-	owner := to.Bare().String()
-	l, err := m.list(c, owner)
-	if err != nil {
-		m.log.Error("reading blocklist failed", "owner", owner, "err", err)
-		return false
-	}
-	if l.blocks(from) {
-		st := c.Stanza
-		switch {
-		case st.Type == "error" || st.Kind == wire.KindPresence:
-		case st.Kind == wire.KindMessage:
-			c.Error("cancel", "service-unavailable", "")
-		case st.Type == "get" || st.Type == "set":
-			c.Error("cancel", "service-unavailable", "")
-		}
+	if m.refuseBlocked(c) {
 		return true
 	}
 	if c.Origin != nil || from.Localpart() == "" || !m.r.IsLocal(from.Domainpart()) {
@@ -104,4 +100,29 @@ func (m *Module) inbound(c *router.Context) bool {
 		return false
 	}
 	return sl.blocks(to)
+}
+
+// refuseBlocked stops c's stanza when its recipient, a local account,
+// blocked its sender (§3.3): presence silently, messages and iq get/set
+// with <service-unavailable/> (she appears offline), iq results and errors
+// silently.
+func (m *Module) refuseBlocked(c *router.Context) bool {
+	owner := c.To.Bare().String()
+	l, err := m.list(c, owner)
+	if err != nil {
+		m.log.Error("reading blocklist failed", "owner", owner, "err", err)
+		return false
+	}
+	if !l.blocks(c.From) {
+		return false
+	}
+	st := c.Stanza
+	switch {
+	case st.Type == "error" || st.Kind == wire.KindPresence:
+	case st.Kind == wire.KindMessage:
+		c.Error("cancel", "service-unavailable", "")
+	case st.Type == "get" || st.Type == "set":
+		c.Error("cancel", "service-unavailable", "")
+	}
+	return true
 }

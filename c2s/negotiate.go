@@ -193,7 +193,10 @@ func (n *negotiation) features(tlsAvailable bool) []byte {
 		}
 	} else {
 		b = append(b, "<bind xmlns='"+nsBind+"'/><session xmlns='"+nsSession+"'><optional/></session>"...)
-		b = append(b, "<sm xmlns='"+nsSM+"'/><csi xmlns='"+nsCSI+"'/>"...)
+		if !n.srv.opts.SMDisabled {
+			b = append(b, "<sm xmlns='"+nsSM+"'/>"...)
+		}
+		b = append(b, "<csi xmlns='"+nsCSI+"'/>"...)
 		if f := n.srv.opts.Features; f != nil {
 			b = append(b, f()...)
 		}
@@ -464,7 +467,7 @@ func (n *negotiation) saslFailed(cond, text, user string) error {
 			account = user + "@" + n.domain
 		}
 		n.srv.limits.fail(ip, account)
-		n.srv.log.Info("authentication failed", "remote", ip, "user", user)
+		n.srv.authLog.Info("authentication failed", "remote", ip, "user", user)
 		if d := n.srv.opts.FailureDelay; d > 0 {
 			time.Sleep(d)
 		}
@@ -473,7 +476,7 @@ func (n *negotiation) saslFailed(cond, text, user string) error {
 	if err := n.write(saslFailure(cond, text)); err != nil {
 		return err
 	}
-	if n.failures >= n.srv.opts.MaxAuthFailures {
+	if max := n.srv.opts.MaxAuthFailures; max > 0 && n.failures >= max {
 		return streamErr("policy-violation", "Too many failed authentication attempts")
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/internal/accept"
+	"github.com/xmppd/xmppd/internal/lograte"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -74,7 +75,7 @@ type Options struct {
 	// hold and BOSH responses not yet fetched (default 4 MiB).
 	SessionBuffer int
 
-	MaxAuthFailures          int           // per stream, then policy-violation
+	MaxAuthFailures          int           // per stream, then policy-violation; 0 = 3, negative = unlimited
 	FailureDelay             time.Duration // before answering a failed auth
 	IPFailuresPerMinute      int
 	AccountFailuresPerMinute int
@@ -90,6 +91,9 @@ type Options struct {
 	SMResumeTimeout    time.Duration
 	SMMaxResumeTimeout time.Duration
 	SMAckEvery         int
+	// SMDisabled turns XEP-0198 off: <sm/> is not offered, and <enable/>
+	// is answered <failed/> with <feature-not-implemented/>.
+	SMDisabled bool
 	// OnHibernated is called for every stanza a hibernating session is
 	// sent (push notifications hook in here).
 	OnHibernated func(s *Session, raw []byte)
@@ -111,6 +115,9 @@ type Server struct {
 	router *router.Router
 	log    *slog.Logger
 	limits *authLimiter
+	// authLog logs failed logins, which anyone can cause: at most a few
+	// lines a second (internal/lograte).
+	authLog *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -178,7 +185,7 @@ func New(o Options) *Server {
 	if o.SMAckEvery <= 0 {
 		o.SMAckEvery = 5
 	}
-	if o.MaxAuthFailures <= 0 {
+	if o.MaxAuthFailures == 0 {
 		o.MaxAuthFailures = 3
 	}
 	if o.Extensions == nil {
@@ -188,6 +195,7 @@ func New(o Options) *Server {
 		opts:      o,
 		router:    o.Router,
 		log:       o.Log,
+		authLog:   lograte.Limit(o.Log, lograte.Window, lograte.Burst),
 		limits:    newAuthLimiter(o.IPFailuresPerMinute, o.AccountFailuresPerMinute),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),

@@ -81,6 +81,13 @@ func attrUint32(st *wire.Stanza, name string) (uint32, bool) {
 
 // handleSM processes enable, r and a on a bound stream.
 func (s *Session) handleSM(st *wire.Stanza) error {
+	if s.srv.opts.SMDisabled {
+		if st.Name == "enable" {
+			s.sendNonza(smFailed("feature-not-implemented", nil))
+			return nil
+		}
+		return streamErr("unsupported-stanza-type", "Stream management is off")
+	}
 	switch st.Name {
 	case "enable":
 		var v struct {

@@ -96,6 +96,9 @@ type Module struct {
 	prefs     prefsCache
 	resultID  atomic.Uint64
 	lastSweep atomic.Int64 // unix nanoseconds of the last retention sweep
+
+	// blocked, when set, tells whether an owner blocks a JID (SetBlocked).
+	blocked func(ctx context.Context, owner string, from jid.JID) bool
 }
 
 // New registers the archive on r.

@@ -296,6 +296,9 @@ func (m *Module) query(c *router.Context) {
 	}
 	buf := make([]byte, 0, 1024)
 	for _, msg := range order {
+		if m.withheld(ctx, owner, msg) {
+			continue
+		}
 		buf = m.appendResult(buf[:0], to, owner, r.queryID, msg)
 		if !send(slices.Clone(buf)) {
 			c.Error("wait", "resource-constraint", "The results did not fit in the session's queue")

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -26,6 +28,10 @@ const (
 type Options struct {
 	// MaxMessages per user; 0 means no limit.
 	MaxMessages int
+	// Blocked, if set, reports whether owner blocks from (XEP-0191). A
+	// stored message whose sender the owner blocked since it was stored is
+	// not delivered at initial presence; it is deleted like a delivered one.
+	Blocked func(ctx context.Context, owner string, from jid.JID) bool
 }
 
 // SkipKey is the router.Session value key under which another module (mam)
@@ -105,7 +111,7 @@ func (m *Module) deliver(s router.Session) {
 	skip, _ := s.Value(SkipKey{}).(SkipFunc)
 	var last int64
 	for _, msg := range msgs {
-		if skip != nil && skip(msg) {
+		if (skip != nil && skip(msg)) || m.blocked(ctx, owner, msg.From) {
 			last = msg.Seq
 			continue
 		}
@@ -120,6 +126,15 @@ func (m *Module) deliver(s router.Session) {
 	if err := m.store.Delete(ctx, owner, last); err != nil {
 		m.log.Error("removing delivered offline messages failed", "jid", owner, "err", err)
 	}
+}
+
+// blocked reports whether owner now blocks the sender of a stored message.
+func (m *Module) blocked(ctx context.Context, owner, from string) bool {
+	if m.opts.Blocked == nil {
+		return false
+	}
+	j, err := jid.Parse(from)
+	return err == nil && m.opts.Blocked(ctx, owner, j)
 }
 
 // WithDelay returns raw with an XEP-0203 <delay/> child appended.

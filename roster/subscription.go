@@ -195,7 +195,7 @@ func (m *Module) inboundSubscription(c *router.Context) {
 	unlock()
 
 	if deliver {
-		m.deliver(user, in.Raw)
+		m.deliver(user, in.Raw, st.Type == "subscribe")
 	}
 	if autoReply {
 		m.route(c, presence("subscribed", userS, contactS), user, contact)
@@ -207,12 +207,16 @@ func (m *Module) inboundSubscription(c *router.Context) {
 	}
 }
 
-// deliver hands a subscription stanza to the user's available resources
-// that requested the roster; when there are none it stays pending (stored
-// with the item) and goes out with the next initial presence.
-func (m *Module) deliver(user jid.JID, raw []byte) {
+// deliver hands a subscription stanza to the user's available resources: a
+// request (subscribe, RFC 6121 §3.1.3) to every one of them, so that a
+// client that never asks for the roster (a browser client showing a friend
+// request) sees it; approvals and cancellations (§3.2.3, §3.3.3), which come
+// with a roster push, to those that requested the roster. A request that
+// finds no available resource stays pending (stored with the item) and goes
+// out with the next initial presence.
+func (m *Module) deliver(user jid.JID, raw []byte, all bool) {
 	for _, s := range m.r.Available(user.String()) {
-		if s.Interested() {
+		if all || s.Interested() {
 			s.Send(raw)
 		}
 	}

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
 	"time"
+
+	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/blocking"
 	"github.com/xmppd/xmppd/c2s"
@@ -45,6 +48,20 @@ type rosterConfig struct {
 	Versioning bool `conf:"versioning"` // XEP-0237 roster versioning
 }
 
+// Validate refuses enabled="false": the roster module is the RFC 6121 core
+// (presence broadcast, subscriptions, probes, and the initial presence that
+// triggers offline delivery and PEP last items), so a server without it would
+// look up and running while delivering no presence and no offline messages.
+// Prosody and ejabberd list their roster and presence modules as the core of
+// a working server too; an operator who wants no contact lists needs a
+// server that is not an IM server.
+func (c *rosterConfig) Validate() error {
+	if !c.Enabled() {
+		return conf.AttrError("enabled", "the roster is the core of RFC 6121 (presence, subscriptions, offline delivery) and cannot be turned off")
+	}
+	return nil
+}
+
 type plainModule struct{ conf.ModuleBase }
 
 // SetResumeTimeout sets the XEP-0198 resumption timeout (tests).
@@ -80,13 +97,19 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	if cfg.ModuleEnabled("stream-management") {
 		sm := cfg.Module("stream-management").(*smConfig)
 		opts.SMResumeTimeout, opts.SMMaxResumeTimeout, opts.SMAckEvery = sm.ResumeTimeout, sm.MaxResumeTimeout, sm.AckEvery
+	} else {
+		opts.SMDisabled = true
 	}
 
 	// Order matters: hooks run in registration order. Blocking must see
 	// stanzas before the roster and the archive; the archive stamps
 	// stanza-ids before carbons copy messages.
+	var blocked func(ctx context.Context, owner string, from jid.JID) bool
 	if cfg.ModuleEnabled("blocking") {
-		blocking.New(r, s.Store.Blocklist(), s.Store.Roster(), log, blocking.Options{MaxItems: cfg.Module("blocking").(*blocking.Config).MaxItems})
+		bm := blocking.New(r, s.Store.Blocklist(), s.Store.Roster(), log, blocking.Options{MaxItems: cfg.Module("blocking").(*blocking.Config).MaxItems})
+		// Offline storage and the archive apply the lists to what they
+		// stored before a block (XEP-0191 §3.3).
+		blocked = bm.Blocked
 	}
 	// vcard's presence hook adds the XEP-0153 photo hash before the roster broadcasts.
 	if cfg.ModuleEnabled("vcard") {
@@ -97,7 +120,10 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	ros := roster.New(r, s.Store.Roster(), log, roster.Options{MaxItems: cfg.Limits.MaxRosterItems, Versioning: rc.Versioning})
 
 	if cfg.ModuleEnabled("mam") {
-		mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
+		mm := mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
+		if blocked != nil {
+			mm.SetBlocked(blocked)
+		}
 	}
 	if cfg.ModuleEnabled("carbons") {
 		carbons.New(r)
@@ -164,7 +190,7 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	}
 
 	if cfg.ModuleEnabled("offline") {
-		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages})
+		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages, Blocked: blocked})
 	}
 	if cfg.ModuleEnabled("ping") {
 		ping.Register(r)

@@ -146,7 +146,7 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		PingInterval:             cfg.Limits.PingInterval,
 		PingTimeout:              cfg.Limits.PingTimeout,
 		OutboundQueue:            cfg.Limits.OutboundQueue,
-		MaxAuthFailures:          cfg.Auth.MaxFailures,
+		MaxAuthFailures:          maxAuthFailures(cfg.Auth.MaxFailures),
 		FailureDelay:             cfg.Auth.FailureDelay,
 		IPFailuresPerMinute:      cfg.Auth.IPFailuresPerMinute,
 		AccountFailuresPerMinute: cfg.Auth.AccountFailuresPerMinute,
@@ -310,4 +310,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// maxAuthFailures maps the configuration's max-failures (0 = unlimited) to
+// c2s.Options.MaxAuthFailures (negative = unlimited).
+func maxAuthFailures(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -16,6 +16,7 @@ import (
 	pionturn "github.com/pion/turn/v4"
 
 	"github.com/xmppd/xmppd/internal/accept"
+	"github.com/xmppd/xmppd/internal/lograte"
 )
 
 // Options configure an embedded TURN/STUN server.
@@ -135,7 +136,9 @@ func NewServer(o Options) (*Server, error) {
 	if o.UDPSockets <= 0 {
 		o.UDPSockets = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{opts: o, log: o.Log, users: map[string]*user{}, relays: map[int]*relayConn{}, streams: map[string]*streamConn{}, listenPorts: map[int]bool{}}
+	// Refused packets are logged: a client retransmitting with a wrong
+	// password must not be able to flood the log (internal/lograte).
+	s := &Server{opts: o, log: lograte.Limit(o.Log, lograte.Window, lograte.Burst), users: map[string]*user{}, relays: map[int]*relayConn{}, streams: map[string]*streamConn{}, listenPorts: map[int]bool{}}
 	own := ownAddrs(o.RelayAddress)
 	s.relayBind = o.RelayBind
 	if !s.relayBind.IsValid() {
