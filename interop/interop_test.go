@@ -27,14 +27,21 @@ const (
 // reason to skip.
 func required() bool { return os.Getenv("XMPPD_INTEROP") == "1" }
 
-// missing skips the test, or fails it under XMPPD_INTEROP=1.
+// howToRun is how to get every third-party client and run these tests.
+const howToRun = "`.ci/run` installs every client and runs the suite with XMPPD_INTEROP=1; " +
+	"by hand: apt-get install python3-slixmpp go-sendxmpp coturn, (cd interop/testdata/xmppjs && npm ci) with Node >= 20.10, " +
+	"then XMPPD_INTEROP=1 go test -race ./interop/ ./jingle/turn/"
+
+// missing skips the test, or fails it under XMPPD_INTEROP=1. The message
+// names the missing client and how to install it (format, args), and how
+// to run the interop tests.
 func missing(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := "interop client unavailable: " + fmt.Sprintf(format, args...)
+	msg := "interop client missing, test not run: " + fmt.Sprintf(format, args...)
 	if required() {
-		t.Fatal(msg + " (XMPPD_INTEROP=1: .ci/run installs the clients)")
+		t.Fatal(msg + " (XMPPD_INTEROP=1 requires every client; " + howToRun + ")")
 	}
-	t.Skip(msg + " (set XMPPD_INTEROP=1 to make this a failure)")
+	t.Skip(msg + " (" + howToRun + ")")
 }
 
 // event is one JSON line printed by a client script; "ev" names it.

@@ -16,7 +16,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,10 +76,28 @@ var benchStanza = []byte(`<message xmlns='jabber:client' from='romeo@montague.ex
 	strings.Repeat("But soft, what light through yonder window breaks? ", 3) +
 	`</body><origin-id xmlns='urn:xmpp:sid:0' id='5f3a0a6e-2c59-4d2b-9a0e-2e9c3b1f7c11'/><request xmlns='urn:xmpp:receipts'/></message>`)
 
+// workers runs body on exactly n goroutines (b.RunParallel would start a
+// multiple of GOMAXPROCS), which share b.N operations: each op is one true
+// from next.
+func workers(b *testing.B, n int, body func(worker int, next func() bool)) {
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	next := func() bool { return left.Add(-1) >= 0 }
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body(w, next)
+		}()
+	}
+	wg.Wait()
+}
+
 // BenchmarkArchiveAppend is the storage side of archiving: each op is one
-// Append of one message, as the hooks do, from many goroutines at once
-// (group commit gathers them into shared transactions). msgs/s is the
-// archiving throughput.
+// Append of one message, as the hooks do, from exactly N goroutines at once
+// (group commit gathers them into shared transactions; with one there is a
+// commit per message). msgs/s is the archiving throughput.
 func BenchmarkArchiveAppend(b *testing.B) {
 	var users []string
 	for i := range 64 {
@@ -91,13 +108,11 @@ func BenchmarkArchiveAppend(b *testing.B) {
 			s := openStore(b, "", users...)
 			a := s.Archive()
 			ctx := context.Background()
-			var next atomic.Int64
-			b.SetParallelism(max(1, appenders/max(1, runtime.GOMAXPROCS(0))))
 			b.ResetTimer()
 			done := measure(b, "msgs/s", 1)
-			b.RunParallel(func(pb *testing.PB) {
-				u := users[next.Add(1)%int64(len(users))]
-				for pb.Next() {
+			workers(b, appenders, func(w int, next func() bool) {
+				u := users[(w+1)%len(users)]
+				for next() {
 					m := []storage.ArchiveMessage{{Owner: u, With: "romeo@montague.example/orchard", MessageID: "x", Stanza: benchStanza}}
 					if err := a.Append(ctx, m); err != nil {
 						b.Error(err)
@@ -157,16 +172,14 @@ func BenchmarkRouteArchived(b *testing.B) {
 		sessions[i] = &fakeSession{j: jid.MustParse(names[i] + "/res")}
 		r.Bind(sessions[i])
 	}
-	var next atomic.Int64
-	b.SetParallelism(max(1, 128/max(1, runtime.GOMAXPROCS(0))))
 	b.ResetTimer()
 	done := measure(b, "msgs/s", 1)
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(next.Add(1)) % users
+	workers(b, 128, func(w int, next func() bool) {
+		i := (w + 1) % users
 		from, to := sessions[i], sessions[(i+1)%users]
 		raw := []byte("<message type='chat' to='" + to.j.Bare().String() + "' id='m1'><body>" +
 			strings.Repeat("But soft, what light through yonder window breaks? ", 3) + "</body><origin-id xmlns='urn:xmpp:sid:0' id='m1'/></message>")
-		for pb.Next() {
+		for next() {
 			st, err := wire.ParseElement(raw, wire.NSClient)
 			if err != nil {
 				b.Error(err)
@@ -321,5 +334,28 @@ func BenchmarkQueryPage(b *testing.B) {
 				b.Errorf("%d stanzas sent for %d queries, want %d (50 results and the fin each)", got, b.N, want)
 			}
 		})
+	}
+}
+
+// TestWorkers: appenders=N in the benchmarks means N goroutines, whatever
+// GOMAXPROCS is, and they do b.N operations between them.
+func TestWorkers(t *testing.T) {
+	for _, n := range []int{1, 3, 16} {
+		var started, ops atomic.Int64
+		var bn int
+		testing.Benchmark(func(b *testing.B) {
+			started.Store(0)
+			ops.Store(0)
+			bn = b.N
+			workers(b, n, func(_ int, next func() bool) {
+				started.Add(1)
+				for next() {
+					ops.Add(1)
+				}
+			})
+		})
+		if started.Load() != int64(n) || ops.Load() != int64(bn) {
+			t.Errorf("workers(%d): %d goroutines did %d ops of b.N=%d", n, started.Load(), ops.Load(), bn)
+		}
 	}
 }

@@ -631,7 +631,6 @@ func TestOtherHostsUsers(t *testing.T) {
 func TestPutRefusals(t *testing.T) {
 	e := start(t, func(c *upload.Config) { c.PutExpiry = 3 * time.Second })
 	data := []byte("0123456789")
-	begin := time.Now()
 
 	// Forged and missing authorization.
 	s := e.slot("a.txt", 10, "text/plain")
@@ -647,6 +646,7 @@ func TestPutRefusals(t *testing.T) {
 	}
 	// Another slot's token on this URL.
 	other := e.slot("a.txt", 10, "text/plain")
+	otherGranted := time.Now() // its PUT URL expires by otherGranted + 4 s
 	resp, _ := do(t, "PUT", s.put, bytes.NewReader(data), 10, map[string]string{"Authorization": other.auth, "Content-Type": "text/plain"})
 	wantStatus(t, "PUT with another slot's token", resp, http.StatusForbidden)
 	// A URL with another file name.
@@ -668,16 +668,25 @@ func TestPutRefusals(t *testing.T) {
 	resp, _ = do(t, "PUT", s.put, bytes.NewReader(data), 10, map[string]string{"Authorization": s.auth})
 	wantStatus(t, "PUT without a type", resp, http.StatusUnsupportedMediaType)
 
-	// A body that ends early (the client dies): nothing stored, and the
-	// slot can be used again.
+	// A body that ends early (the client's side of the connection closes
+	// after 5 of 10 bytes): nothing stored, and the slot can be used again.
+	// The server gives the slot back before it answers, so the answer is
+	// the moment to try again.
 	conn, err := net.Dial("tcp", hostOf(t, s.put))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer conn.Close()
 	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n01234", pathOf(t, s.put), s.auth)
-	time.Sleep(100 * time.Millisecond)
-	conn.Close()
-	time.Sleep(100 * time.Millisecond)
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	cut, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("answer to an interrupted PUT: %v", err)
+	}
+	wantStatus(t, "interrupted PUT", cut, http.StatusBadRequest)
 	resp, _ = do(t, "GET", s.get, nil, 0, nil)
 	wantStatus(t, "GET after an interrupted PUT", resp, 404)
 
@@ -693,8 +702,10 @@ func TestPutRefusals(t *testing.T) {
 		t.Fatalf("served as %q", resp.Header.Get("Content-Type"))
 	}
 
-	// Expired PUT URL (valid for 3-4 s).
-	time.Sleep(time.Until(begin.Add(4100 * time.Millisecond)))
+	// Expired PUT URL (valid for 3-4 s from the request): the wait is for
+	// the clock, counted from when the slot was granted, however long the
+	// steps above took.
+	time.Sleep(time.Until(otherGranted.Add(4100 * time.Millisecond)))
 	wantStatus(t, "PUT after expiry", other.upload(t, data, "text/plain"), http.StatusForbidden)
 	resp, _ = do(t, "GET", other.get, nil, 0, nil)
 	wantStatus(t, "GET of an expired slot", resp, 404)

@@ -4,6 +4,12 @@
 // JSON summary: logins/s, login latency, server RSS per session (with
 // -pid), delivered messages/s and delivery latency percentiles.
 //
+// A login's time runs from when it was due (with -rate, its scheduled
+// arrival, so time spent waiting for one of the -concurrency slots counts;
+// without, the start of its TCP connect) to its bind result;
+// login_connect_* is from the TCP connect alone. A message bounced with
+// type='error' is counted in messages_bounced, never as delivered.
+//
 //	xmppbench -addr 127.0.0.1:5222 -domain localhost -n 5000 -scenario chat
 package main
 
@@ -44,14 +50,18 @@ type summary struct {
 	LoginsPerSec    float64 `json:"logins_per_s"`
 	LoginP50ms      float64 `json:"login_p50_ms"`
 	LoginP99ms      float64 `json:"login_p99_ms"`
+	ConnectP50ms    float64 `json:"login_connect_p50_ms"`
+	ConnectP99ms    float64 `json:"login_connect_p99_ms"`
 	RSSBeforeKiB    int     `json:"server_rss_before_kib,omitempty"`
 	RSSAfterKiB     int     `json:"server_rss_after_kib,omitempty"`
 	RSSPerSessKiB   float64 `json:"server_rss_per_session_kib,omitempty"`
 	Sent            int64   `json:"messages_sent,omitempty"`
 	Delivered       int64   `json:"messages_delivered,omitempty"`
+	Bounced         int64   `json:"messages_bounced,omitempty"`
 	DeliveredPerSec float64 `json:"delivered_per_s,omitempty"`
 	LatP50ms        float64 `json:"latency_p50_ms,omitempty"`
 	LatP99ms        float64 `json:"latency_p99_ms,omitempty"`
+	LoadAvg         string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
 }
 
 func main() {
@@ -128,30 +138,33 @@ func percentile(d []time.Duration, p float64) float64 {
 	return float64(d[i].Microseconds()) / 1000
 }
 
-func run(o options) (*summary, error) {
-	if o.register {
-		if err := registerAll(o); err != nil {
-			return nil, err
-		}
-	}
-	sum := &summary{Scenario: o.scenario}
-	sum.RSSBeforeKiB = rssKiB(o.pid)
+// login is one session's login: when it was due, when its TCP connect
+// started and when its bind result came (c is nil if it failed).
+type login struct {
+	due, connect, done time.Time
+	c                  *client.Client
+}
+
+// logins logs in o.n sessions, at most o.concurrency at once, arriving at
+// o.rate per second if it is set.
+func logins(o options) (ls []login, elapsed time.Duration, failed int) {
 	cache := sasl.NewSaltedPasswordCache(o.n + 16)
-	clients := make([]*client.Client, o.n)
-	lat := make([]time.Duration, o.n)
-	var failed atomic.Int64
+	ls = make([]login, o.n)
+	var nfailed atomic.Int64
 	sem := make(chan struct{}, o.concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := 0; i < o.n; i++ {
+		var due time.Time
 		if o.rate > 0 {
-			if d := time.Until(start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))); d > 0 {
+			due = start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
 		}
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(i int) {
+		go func(i int, due time.Time) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			cfg := o.config(o.first + i)
@@ -159,31 +172,55 @@ func run(o options) (*summary, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			t0 := time.Now()
+			if due.IsZero() {
+				due = t0
+			}
 			c, err := client.Dial(ctx, cfg)
 			if err != nil {
-				if failed.Add(1) <= 3 {
+				if nfailed.Add(1) <= 3 {
 					fmt.Fprintf(os.Stderr, "login %s: %v\n", cfg.Username, err)
 				}
 				return
 			}
-			lat[i] = time.Since(t0)
-			clients[i] = c
-		}(i)
+			ls[i] = login{due: due, connect: t0, done: time.Now(), c: c}
+		}(i, due)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	sum.Failed = int(failed.Load())
-	var ok []*client.Client
-	var okLat []time.Duration
-	for i, c := range clients {
-		if c != nil {
-			ok = append(ok, c)
-			okLat = append(okLat, lat[i])
+	return ls, time.Since(start), int(nfailed.Load())
+}
+
+// summarizeLogins fills the sessions count and the login percentiles.
+func summarizeLogins(ls []login) *summary {
+	var lat, connect []time.Duration
+	for _, l := range ls {
+		if l.c != nil {
+			lat = append(lat, l.done.Sub(l.due))
+			connect = append(connect, l.done.Sub(l.connect))
 		}
 	}
-	sum.Sessions = len(ok)
-	sum.LoginsPerSec = float64(len(ok)) / elapsed.Seconds()
-	sum.LoginP50ms, sum.LoginP99ms = percentile(okLat, 0.5), percentile(okLat, 0.99)
+	sum := &summary{Sessions: len(lat)}
+	sum.LoginP50ms, sum.LoginP99ms = percentile(lat, 0.5), percentile(lat, 0.99)
+	sum.ConnectP50ms, sum.ConnectP99ms = percentile(connect, 0.5), percentile(connect, 0.99)
+	return sum
+}
+
+func run(o options) (*summary, error) {
+	if o.register {
+		if err := registerAll(o); err != nil {
+			return nil, err
+		}
+	}
+	rss0 := rssKiB(o.pid)
+	ls, elapsed, failed := logins(o)
+	sum := summarizeLogins(ls)
+	sum.Scenario, sum.RSSBeforeKiB, sum.Failed = o.scenario, rss0, failed
+	sum.LoginsPerSec = float64(sum.Sessions) / elapsed.Seconds()
+	var ok []*client.Client
+	for _, l := range ls {
+		if l.c != nil {
+			ok = append(ok, l.c)
+		}
+	}
 	defer func() {
 		for _, c := range ok {
 			c.Close()
@@ -214,6 +251,9 @@ func run(o options) (*summary, error) {
 	if o.pid != 0 && sum.Sessions > 0 {
 		sum.RSSPerSessKiB = float64(sum.RSSAfterKiB-sum.RSSBeforeKiB) / float64(sum.Sessions)
 	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	return sum, nil
 }
 
@@ -225,9 +265,8 @@ func chat(o options, cs []*client.Client, sum *summary) {
 		_ = c.Send("<presence/>")
 	}
 	time.Sleep(time.Second)
-	var sent, delivered atomic.Int64
-	var mu sync.Mutex
-	var lats []time.Duration
+	var sent atomic.Int64
+	var rec receipts
 	stop := time.Now().Add(o.duration)
 	var wg sync.WaitGroup
 	pad := strings.Repeat("x", max(o.size-20, 0))
@@ -235,30 +274,7 @@ func chat(o options, cs []*client.Client, sum *summary) {
 		wg.Add(1)
 		go func(c *client.Client) { // receiver
 			defer wg.Done()
-			local := make([]time.Duration, 0, 64)
-			deadline := time.NewTimer(time.Until(stop) + 2*time.Second)
-			defer deadline.Stop()
-		loop:
-			for {
-				select {
-				case st, ok := <-c.Incoming():
-					if !ok {
-						break loop
-					}
-					if st.Kind != wire.KindMessage {
-						continue
-					}
-					if ts, ok := stamp(st.Raw); ok {
-						local = append(local, time.Since(time.Unix(0, ts)))
-						delivered.Add(1)
-					}
-				case <-deadline.C:
-					break loop
-				}
-			}
-			mu.Lock()
-			lats = append(lats, local...)
-			mu.Unlock()
+			rec.receive(c, stop.Add(2*time.Second))
 		}(c)
 	}
 	start := time.Now()
@@ -287,9 +303,51 @@ func chat(o options, cs []*client.Client, sum *summary) {
 	swg.Wait()
 	elapsed := time.Since(start)
 	wg.Wait()
-	sum.Sent, sum.Delivered = sent.Load(), delivered.Load()
+	sum.Sent, sum.Delivered, sum.Bounced = sent.Load(), rec.delivered.Load(), rec.bounced.Load()
 	sum.DeliveredPerSec = float64(sum.Delivered) / elapsed.Seconds()
-	sum.LatP50ms, sum.LatP99ms = percentile(lats, 0.5), percentile(lats, 0.99)
+	sum.LatP50ms, sum.LatP99ms = percentile(rec.lats, 0.5), percentile(rec.lats, 0.99)
+}
+
+// receipts counts the stamped messages the sessions received: delivered
+// ones with their latency, and bounces (type='error', which carry the
+// original body and its stamp back to the sender).
+type receipts struct {
+	delivered, bounced atomic.Int64
+	mu                 sync.Mutex
+	lats               []time.Duration
+}
+
+// receive reads c's stanzas until its stream ends or until.
+func (r *receipts) receive(c *client.Client, until time.Time) {
+	local := make([]time.Duration, 0, 64)
+	deadline := time.NewTimer(time.Until(until))
+	defer deadline.Stop()
+loop:
+	for {
+		select {
+		case st, ok := <-c.Incoming():
+			if !ok {
+				break loop
+			}
+			if st.Kind != wire.KindMessage {
+				continue
+			}
+			ts, ok := stamp(st.Raw)
+			switch {
+			case !ok:
+			case st.Type == "error":
+				r.bounced.Add(1)
+			default:
+				local = append(local, time.Since(time.Unix(0, ts)))
+				r.delivered.Add(1)
+			}
+		case <-deadline.C:
+			break loop
+		}
+	}
+	r.mu.Lock()
+	r.lats = append(r.lats, local...)
+	r.mu.Unlock()
 }
 
 // stamp finds the send time at the start of the body.

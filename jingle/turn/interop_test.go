@@ -18,10 +18,11 @@ func uclient(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("turnutils_uclient")
 	if err != nil {
+		const msg = "interop client missing, test not run: coturn's turnutils_uclient not in PATH (apt-get install coturn)"
 		if os.Getenv("XMPPD_INTEROP") == "1" {
-			t.Fatal("turnutils_uclient (Debian package coturn) is not installed")
+			t.Fatal(msg + " (XMPPD_INTEROP=1 requires every client; `.ci/run` installs them)")
 		}
-		t.Skip("turnutils_uclient (Debian package coturn) is not installed; XMPPD_INTEROP=1 makes this a failure")
+		t.Skip(msg + " (`.ci/run` installs it and runs the suite with XMPPD_INTEROP=1; by hand: XMPPD_INTEROP=1 go test -race ./jingle/turn/)")
 	}
 	return p
 }

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/server/servertest"
+)
+
+// A message the server bounces (type='error', carrying the stamped body
+// back) is counted as bounced, never as delivered.
+func TestBouncesAreNotDelivered(t *testing.T) {
+	e := servertest.Start(t, nil)
+	e.AddUser("user1", "benchpass")
+	e.AddUser("user2", "benchpass")
+	a := e.Login("user1", "benchpass", "bench")
+	b := e.Login("user2", "benchpass", "bench")
+	var rec receipts
+	var wg sync.WaitGroup
+	aDone := make(chan struct{})
+	wg.Add(2)
+	go func() { defer wg.Done(); defer close(aDone); rec.receive(a, time.Now().Add(time.Minute)) }()
+	go func() { defer wg.Done(); rec.receive(b, time.Now().Add(time.Minute)) }()
+	stamped := func(to string) string {
+		return "<message type='chat' to='" + to + "'><body>" + strconv.FormatInt(time.Now().UnixNano(), 10) + " x</body></message>"
+	}
+	_ = a.Send(stamped("nobody@localhost"))  // bounced: service-unavailable
+	_ = a.Send(stamped(b.JID))               // delivered
+	_ = a.Send(stamped("nobody2@localhost")) // bounced
+	// Each receiver stops when the server closes its stream, which it does
+	// after writing everything queued before: a's close comes after a's
+	// messages were routed, b's after a's stream ended.
+	_ = a.Send("</stream:stream>")
+	<-aDone
+	_ = b.Send("</stream:stream>")
+	wg.Wait()
+	if d, bo := rec.delivered.Load(), rec.bounced.Load(); d != 1 || bo != 2 || len(rec.lats) != 1 {
+		t.Fatalf("delivered %d, bounced %d, %d latencies; want 1, 2, 1", d, bo, len(rec.lats))
+	}
+}
+
+// With one login at a time and all due at once, every login but the first
+// waits for the ones before it, and that wait is login time: the summary's
+// login p99 (the third of four) covers three logins' connect-to-bind times,
+// so it exceeds the p99 of connect-to-bind alone.
+func TestLoginClockCountsQueueing(t *testing.T) {
+	e := servertest.Start(t, nil)
+	for i := 1; i <= 4; i++ {
+		e.AddUser("user"+strconv.Itoa(i), "benchpass")
+	}
+	o := options{addr: e.StartTLS, domain: e.Domain, prefix: "user", password: "benchpass", mode: "starttls",
+		mech: "SCRAM-SHA-256", scenario: "idle", n: 4, first: 1, concurrency: 1, rate: 1e9}
+	ls, _, failed := logins(o)
+	if failed != 0 {
+		t.Fatalf("%d logins failed", failed)
+	}
+	for i, l := range ls {
+		defer l.c.Close()
+		if l.connect.Before(l.due) || l.done.Before(l.connect) {
+			t.Fatalf("login %d: due %v, connect %v, done %v", i, l.due, l.connect, l.done)
+		}
+	}
+	sum := summarizeLogins(ls)
+	if sum.LoginP99ms <= sum.ConnectP99ms {
+		t.Fatalf("login p99 %.2f ms from when due, %.2f ms from the connect: queueing not counted", sum.LoginP99ms, sum.ConnectP99ms)
+	}
+}
