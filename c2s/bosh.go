@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xmppd/xmppd/wire"
@@ -72,6 +73,11 @@ var (
 	errBOSHClosed = errors.New("c2s: BOSH session closed")
 	errBOSHFull   = errors.New("c2s: BOSH client fetches too little (session-buffer)")
 )
+
+// boshHolding, when a test sets it, is called with the session id each time
+// a request is held with nothing to send, so that tests wait for that
+// instead of guessing how long the server takes to get there.
+var boshHolding atomic.Pointer[func(sid string)]
 
 // BOSH returns the HTTP handler of XEP-0124/XEP-0206 (usually /http-bind),
 // with CORS for web clients.
@@ -263,6 +269,9 @@ func (bs *boshSession) respond(w http.ResponseWriter, rid int64, creation bool) 
 		bs.mu.Unlock()
 		if ready {
 			break
+		}
+		if f := boshHolding.Load(); f != nil {
+			(*f)(bs.id)
 		}
 		select {
 		case <-outReady:

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
@@ -130,19 +131,32 @@ func TestBOSHLoginChatAndLongPoll(t *testing.T) {
 	if len(els) != 0 || time.Since(start) < 1500*time.Millisecond {
 		t.Fatalf("empty poll returned %v after %v", els, time.Since(start))
 	}
-	// A message arrives while a request is held.
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		_ = bob.Send("<message to='alice@localhost/web' type='chat'><body>to bosh</body></message>")
-	}()
-	for i := 0; i < 3; i++ {
-		_, els = b.post("", "")
-		for _, el := range els {
-			if el.Kind == wire.KindMessage && client.Contains(el, "to bosh") {
-				b.post("type='terminate'", "<presence xmlns='jabber:client' type='unavailable'/>")
-				return
+	// A message arrives while a request is held: bob sends it once the
+	// server holds alice's next request.
+	held := make(chan struct{}, 1)
+	c2s.OnBOSHHolding(t, func(sid string) {
+		if sid == b.sid {
+			select {
+			case held <- struct{}{}:
+			default:
 			}
 		}
+	})
+	go func() {
+		select {
+		case <-held:
+		case <-t.Context().Done():
+			return
+		}
+		_ = bob.Send("<message to='alice@localhost/web' type='chat'><body>to bosh</body></message>")
+	}()
+	// The held request is the one that brings it.
+	_, els = b.post("", "")
+	for _, el := range els {
+		if el.Kind == wire.KindMessage && client.Contains(el, "to bosh") {
+			b.post("type='terminate'", "<presence xmlns='jabber:client' type='unavailable'/>")
+			return
+		}
 	}
-	t.Fatal("the message never reached the BOSH client")
+	t.Fatalf("the held request was answered with %d elements, not the message", len(els))
 }

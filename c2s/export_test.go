@@ -1,0 +1,10 @@
+package c2s
+
+import "testing"
+
+// OnBOSHHolding calls f with the session id each time a BOSH request is
+// held with nothing to send, until the test ends.
+func OnBOSHHolding(t testing.TB, f func(sid string)) {
+	boshHolding.Store(&f)
+	t.Cleanup(func() { boshHolding.Store(nil) })
+}
