@@ -170,29 +170,28 @@ func TestModuleEnabledSwitches(t *testing.T) {
 		return func(_ []string, items, _ string) bool { return strings.Contains(items, "jid='"+prefix) }
 	}
 	rows := map[string]struct {
-		on     bool // the default, as the example writes it
-		shows  shows
-		enable func(*conf.Config)
+		on    bool // the default, as the example writes it
+		shows shows
 	}{
-		"stream-management": {true, func(_ []string, _, sf string) bool { return strings.Contains(sf, "<sm xmlns='urn:xmpp:sm:3'/>") }, nil},
-		"calls":             {true, feature("urn:xmpp:jingle-message:0"), nil},
-		"turn":              {false, feature("urn:xmpp:extdisco:2"), nil},
-		"echo":              {false, item("echo."), nil},
-		"blocking":          {true, feature("urn:xmpp:blocking"), nil},
-		"vcard":             {true, feature("vcard-temp"), nil},
-		"carbons":           {true, feature("urn:xmpp:carbons:2"), nil},
-		"private":           {true, feature("answers:jabber:iq:private"), nil},
-		"pep":               {true, feature("http://jabber.org/protocol/pubsub#publish"), nil},
-		"offline":           {true, feature("msgoffline"), nil},
-		"mam":               {true, feature("urn:xmpp:mam:2"), nil},
-		"push":              {true, feature("urn:xmpp:push:0"), nil},
-		"version":           {true, feature("jabber:iq:version"), nil},
-		"ping":              {true, feature("urn:xmpp:ping"), nil},
-		"time":              {true, feature("urn:xmpp:time"), nil},
-		"last":              {true, feature("jabber:iq:last"), nil},
-		"upload":            {true, item("upload."), nil},
+		"stream-management": {true, func(_ []string, _, sf string) bool { return strings.Contains(sf, "<sm xmlns='urn:xmpp:sm:3'/>") }},
+		"calls":             {true, feature("urn:xmpp:jingle-message:0")},
+		"turn":              {false, feature("urn:xmpp:extdisco:2")},
+		"echo":              {false, item("echo.")},
+		"blocking":          {true, feature("urn:xmpp:blocking")},
+		"vcard":             {true, feature("vcard-temp")},
+		"carbons":           {true, feature("urn:xmpp:carbons:2")},
+		"private":           {true, feature("answers:jabber:iq:private")},
+		"pep":               {true, feature("http://jabber.org/protocol/pubsub#publish")},
+		"offline":           {true, feature("msgoffline")},
+		"mam":               {true, feature("urn:xmpp:mam:2")},
+		"push":              {true, feature("urn:xmpp:push:0")},
+		"version":           {true, feature("jabber:iq:version")},
+		"ping":              {true, feature("urn:xmpp:ping")},
+		"time":              {true, feature("urn:xmpp:time")},
+		"last":              {true, feature("jabber:iq:last")},
+		"upload":            {true, item("upload.")},
 		// roster: enabled="false" is refused (TestRosterCannotBeDisabled).
-		"roster": {true, feature("answers:jabber:iq:roster"), nil},
+		"roster": {true, feature("answers:jabber:iq:roster")},
 	}
 	for _, name := range conf.RegisteredModules() {
 		if _, ok := rows[name]; !ok {

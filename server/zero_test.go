@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/xmppd/xmppd/blocking"
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/pep"
 	"github.com/xmppd/xmppd/private"
 	"github.com/xmppd/xmppd/push"
 	"github.com/xmppd/xmppd/server/servertest"
@@ -128,6 +130,26 @@ func TestZeroMeansWhatTheExampleSays(t *testing.T) {
 			}
 			if c.SMID() != "" {
 				t.Fatalf("resumption offered (id %q) with resume-timeout=0", c.SMID())
+			}
+		}},
+		{"registration@per-ip-per-hour", func(c *conf.Config) {
+			c.Registration.Enabled, c.Registration.PerIPPerHour = true, 0
+		}, func(t *testing.T, e *servertest.Env) {
+			for i := range 6 { // default 5
+				cfg := e.ClientConfig(fmt.Sprint("new", i), "pw-new-user-1", "")
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				err := client.Register(ctx, cfg)
+				cancel()
+				if err != nil {
+					t.Fatalf("registration %d: %v", i+1, err)
+				}
+			}
+		}},
+		{"modules/pep@max-nodes", func(c *conf.Config) { c.Module("pep").(*pep.Config).MaxNodes = 0 }, func(t *testing.T, e *servertest.Env) {
+			c := e.Login("alice", pw, "r")
+			for i := range 257 { // default 256
+				id := fmt.Sprint("pub", i)
+				result(t, c, fmt.Sprintf("<iq type='set' id='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:example:n%d'><item id='x'><x xmlns='urn:example'/></item></publish></pubsub></iq>", id, i), id)
 			}
 		}},
 	}
