@@ -15,8 +15,7 @@ import (
 // hostileStanzas are messages that are well-formed XML but use a prefix a
 // recipient's stream never declared: forwarded as they are, they would end
 // the recipient's stream with bad-namespace-prefix (again at every login if
-// stored). The second element of each pair is an attribute for the sender's
-// stream header.
+// stored). header is added to the sender's stream header.
 var hostileStanzas = []struct{ name, header, msg string }{
 	{"element after the first child", "", "<message to='%s' id='evil'><body>hi</body><evil:x/></message>"},
 	{"attribute on the body", "", "<message to='%s' id='evil'><body evil:a='1'>hi</body></message>"},

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"math/bits"
@@ -84,6 +85,7 @@ type scanner struct {
 	quote    byte
 	space    bool  // whitespace seen since the last name or value in a tag
 	xmlnsAt  bool  // the attribute being read is a prefixed namespace declaration
+	defAt    bool  // the attribute being read declares the default namespace
 	valStart int   // first byte of the current attribute value
 	refRet   uint8 // state to return to after a reference
 	name     [2]int32
@@ -96,10 +98,11 @@ type scanner struct {
 	empty    bool // the header tag was an empty element (<open/>)
 
 	// Namespace prefixes. colon is the offset of the colon in the current
-	// start tag's name (0 if none); uses holds the prefixes of the tag's
-	// prefixed attributes as (offset, length) pairs; scope holds the
-	// prefixes declared by the open elements and the current tag as
-	// (offset, length, depth) triples, innermost last.
+	// start tag's name (0 if none); uses holds the tag's prefixed
+	// attributes as (offset, prefix length, name length) triples; scope
+	// holds the prefixes declared by the open elements and the current tag
+	// as (prefix offset, prefix length, value offset, value length, depth)
+	// tuples, innermost last.
 	colon int
 	uses  []int32
 	scope []int32
@@ -176,7 +179,7 @@ func (r *Reader) resetScan() {
 	if cap(uses) > 256 {
 		uses = nil
 	}
-	if cap(scope) > 384 {
+	if cap(scope) > 640 {
 		scope = nil
 	}
 	*s = scanner{stack: stack, attrs: attrs, uses: uses, scope: scope}
@@ -641,6 +644,7 @@ loop:
 				return false, notWellFormed("duplicate attribute")
 			}
 			s.xmlnsAt = colon == 5 && hasPrefix(name, "xmlns:")
+			s.defAt = len(name) == 5 && string(name) == "xmlns"
 			switch {
 			case s.xmlnsAt && s.header:
 				s.decls++
@@ -648,9 +652,9 @@ loop:
 					return false, &Error{"policy-violation", "too many namespace declarations on the stream header"}
 				}
 			case s.xmlnsAt:
-				s.scope = append(s.scope, int32(s.mark+6), int32(p-s.mark-6), int32(s.depth))
+				s.scope = append(s.scope, int32(s.mark+6), int32(p-s.mark-6), 0, 0, int32(s.depth))
 			case colon > 0 && !(colon == 3 && hasPrefix(name, "xml:")):
-				s.uses = append(s.uses, int32(s.mark), int32(colon))
+				s.uses = append(s.uses, int32(s.mark), int32(colon), int32(p-s.mark))
 			}
 			s.st = sAfterAttrName
 
@@ -688,6 +692,11 @@ loop:
 					case s.quote:
 						if s.xmlnsAt && p == s.valStart {
 							return false, notWellFormed("empty namespace name for a prefix")
+						}
+						if (s.xmlnsAt || s.defAt) && !s.header {
+							if err := s.declaration(b, p); err != nil {
+								return false, err
+							}
 						}
 						p++
 						s.space = false
@@ -922,6 +931,39 @@ func (r *Reader) duplicateAttr(b []byte, from, to int) bool {
 // (xmlns:stream included); more is a policy-violation.
 const MaxStreamPrefixes = 8
 
+// nsXMLNS is the namespace of the xmlns prefix, which nothing may declare.
+const nsXMLNS = "http://www.w3.org/2000/xmlns/"
+
+// declaration checks the namespace declaration whose value ends at b[end]
+// against the reserved names of Namespaces in XML §3 (the xml prefix is
+// bound to NSXML and nothing else is; nothing is bound to nsXMLNS) and
+// records the value of a prefix declaration.
+func (s *scanner) declaration(b []byte, end int) error {
+	val := b[s.valStart:end]
+	var isXML, isXMLNS bool
+	switch {
+	case len(val) < len(nsXMLNS):
+		// shorter than both reserved names, even after references
+	case bytes.IndexByte(val, '&') < 0:
+		isXML, isXMLNS = string(val) == NSXML, string(val) == nsXMLNS
+	default:
+		isXML, isXMLNS = attrEqual(val, NSXML), attrEqual(val, nsXMLNS)
+	}
+	reserved := isXMLNS
+	if s.xmlnsAt {
+		n := len(s.scope)
+		s.scope[n-3], s.scope[n-2] = int32(s.valStart), int32(end-s.valStart)
+		xmlPrefix := s.scope[n-4] == 3 && string(b[s.scope[n-5]:s.scope[n-5]+3]) == "xml"
+		reserved = reserved || xmlPrefix != isXML
+	} else {
+		reserved = reserved || isXML
+	}
+	if reserved {
+		return &Error{"bad-namespace-prefix", "reserved namespace or prefix declared"}
+	}
+	return nil
+}
+
 // checkPrefixes checks, at the end of a start tag, that the prefixes of its
 // name and of its attributes are declared on it or on an enclosing element
 // of the same top-level element. Only the top-level element's own name may
@@ -932,29 +974,73 @@ func (r *Reader) checkPrefixes(b []byte) error {
 	s := &r.sc
 	if c := s.colon; c > 0 {
 		at := int(s.name[0])
-		if !(c == 3 && hasPrefix(b[at:], "xml:")) && !s.declared(b, at, c) {
+		if !(c == 3 && hasPrefix(b[at:], "xml:")) && s.lookup(b, at, c) < 0 {
 			uri, ok := r.ctx.lookup(b[at : at+c])
 			if s.depth > 0 || !ok || uri == r.ns {
 				return &Error{"bad-namespace-prefix", "undeclared prefix " + string(b[at:at+c])}
 			}
 		}
 	}
-	for i := 0; i < len(s.uses); i += 2 {
+	for i := 0; i < len(s.uses); i += 3 {
 		at, n := int(s.uses[i]), int(s.uses[i+1])
-		if !s.declared(b, at, n) {
+		if s.lookup(b, at, n) < 0 {
 			return &Error{"bad-namespace-prefix", "undeclared prefix " + string(b[at:at+n])}
 		}
+	}
+	if len(s.uses) >= 6 && s.sameExpandedName(b) {
+		return notWellFormed("two attributes with the same namespace and local name")
 	}
 	return nil
 }
 
-// declared reports whether the prefix b[at:at+n] is in scope.
-func (s *scanner) declared(b []byte, at, n int) bool {
+// lookup returns the index in s.scope of the innermost declaration of the
+// prefix b[at:at+n], or -1.
+func (s *scanner) lookup(b []byte, at, n int) int {
 	p := b[at : at+n]
-	for i := len(s.scope) - 3; i >= 0; i -= 3 {
+	for i := len(s.scope) - 5; i >= 0; i -= 5 {
 		if int(s.scope[i+1]) == n && string(b[s.scope[i]:int(s.scope[i])+n]) == string(p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// sameExpandedName reports whether two prefixed attributes of the current
+// tag have the same local name in the same namespace through different
+// prefixes (Namespaces in XML §6.3; the same qualified name twice is
+// caught earlier). All prefixes are known to be declared.
+func (s *scanner) sameExpandedName(b []byte) bool {
+	type attr struct {
+		local []byte
+		decl  int
+	}
+	var small [16]attr
+	attrs := small[:0]
+	for i := 0; i < len(s.uses); i += 3 {
+		at, c, n := int(s.uses[i]), int(s.uses[i+1]), int(s.uses[i+2])
+		attrs = append(attrs, attr{b[at+c+1 : at+n], s.lookup(b, at, c)})
+	}
+	uri := func(d int) string {
+		return string(appendAttrValue(nil, b[s.scope[d+2]:s.scope[d+2]+s.scope[d+3]]))
+	}
+	if len(attrs) <= len(small) {
+		for i := range attrs {
+			for j := i + 1; j < len(attrs); j++ {
+				if string(attrs[i].local) == string(attrs[j].local) && uri(attrs[i].decl) == uri(attrs[j].decl) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	// Many prefixed attributes: a set, so a hostile tag costs O(n).
+	seen := make(map[string]struct{}, len(attrs))
+	for _, a := range attrs {
+		k := uri(a.decl) + " " + string(a.local)
+		if _, ok := seen[k]; ok {
 			return true
 		}
+		seen[k] = struct{}{}
 	}
 	return false
 }
@@ -962,8 +1048,8 @@ func (s *scanner) declared(b []byte, at, n int) bool {
 // popScope drops the declarations of elements at s.depth and deeper (the
 // element just closed).
 func (s *scanner) popScope() {
-	for n := len(s.scope); n > 0 && int(s.scope[n-1]) >= s.depth; n -= 3 {
-		s.scope = s.scope[:n-3]
+	for n := len(s.scope); n > 0 && int(s.scope[n-1]) >= s.depth; n -= 5 {
+		s.scope = s.scope[:n-5]
 	}
 }
 

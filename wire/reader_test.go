@@ -388,8 +388,31 @@ var nextCases = []nextCase{
 		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "x", PayloadNS: "urn:p", Raw: "<message><p:x p:a='1' xmlns:p='urn:p'/></message>"}}, "EOF"},
 	{"xml prefix everywhere", c2sHeader, "<message xml:lang='en'><body xml:lang='de'><xml:x xml:space='preserve'/></body></message>",
 		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, Lang: "en", PayloadName: "body", PayloadNS: NSClient, Raw: "<message xml:lang='en'><body xml:lang='de'><xml:x xml:space='preserve'/></body></message>"}}, "EOF"},
+	{"same attribute through two prefixes", c2sHeader, "<message xmlns:a='urn:x'><body>hi</body><x xmlns:b='urn:x' a:z='1' b:z='2'/></message>", nil, "not-well-formed"},
+	{"same attribute through two prefixes, escaped", c2sHeader, "<message xmlns:a='urn:x'><x xmlns:b='urn:&#120;' b:z='2' a:z='1'/></message>", nil, "not-well-formed"},
+	{"same local name in two namespaces", c2sHeader, "<message xmlns:a='urn:x'><x xmlns:b='urn:y' a:z='1' b:z='2'/></message>",
+		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "x", PayloadNS: NSClient, Raw: "<message xmlns:a='urn:x'><x xmlns:b='urn:y' a:z='1' b:z='2'/></message>"}}, "EOF"},
+	{"same attribute among many prefixes", c2sHeader, "<message><x" + manyPrefixedAttrs(40) + " xmlns:q='urn:17' q:z='x'/></message>", nil, "not-well-formed"},
+	{"many prefixed attributes", c2sHeader, "<message><x" + manyPrefixedAttrs(40) + "/></message>",
+		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "x", PayloadNS: NSClient, Raw: "<message><x" + manyPrefixedAttrs(40) + "/></message>"}}, "EOF"},
+	{"xml prefix bound elsewhere", c2sHeader, "<message><body>hi</body><x><y xmlns:xml='urn:other'/></x></message>", nil, "bad-namespace-prefix"},
+	{"other prefix bound to the xml namespace", c2sHeader, "<message><x><y xmlns:foo='http://www.w3.org/XML/1998/namespace'/></x></message>", nil, "bad-namespace-prefix"},
+	{"prefix bound to the xmlns namespace", c2sHeader, "<message><x xmlns:foo='http://www.w3.org/2000/xmlns/'/></message>", nil, "bad-namespace-prefix"},
+	{"default namespace is the xml namespace", c2sHeader, "<message><x><y xmlns='http://www.w3.org/XML/1998/namespace'/></x></message>", nil, "bad-namespace-prefix"},
+	{"xml prefix declared as it is", c2sHeader, "<message><x xmlns:xml='http://www.w3.org/XML/1998/namespace' xml:lang='en'/></message>",
+		[]env{{Kind: KindMessage, Name: "message", NS: NSClient, PayloadName: "x", PayloadNS: NSClient, Raw: "<message><x xmlns:xml='http://www.w3.org/XML/1998/namespace' xml:lang='en'/></message>"}}, "EOF"},
 	{"stream-level prefix naming a nonza", s2sHeader, "<db:verify from='a' to='b' id='i'>k</db:verify>",
 		[]env{{Kind: KindOther, Name: "verify", NS: "jabber:server:dialback", From: "a", To: "b", ID: "i", Raw: "<db:verify from='a' to='b' id='i'>k</db:verify>"}}, "EOF"},
+}
+
+// manyPrefixedAttrs returns n prefix declarations, each with an attribute z
+// in its own namespace.
+func manyPrefixedAttrs(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, " xmlns:p%d='urn:%d' p%d:z='%d'", i, i, i, i)
+	}
+	return b.String()
 }
 
 func manyAttrs(n int) string {

@@ -494,26 +494,23 @@ func FuzzReader(f *testing.F) {
 }
 
 // nsStandalone checks, with encoding/xml's tokenizer and its own scoping,
-// that every prefix in b (on elements and attributes, at every depth) is
-// declared inside b: the element can be written on any stream, stored or
-// archived without the declarations of the stream it came from. With
-// rootFromStream, the root's own name may use an undeclared prefix (a
-// nonza such as db:result, never forwarded).
+// that b is namespace-well-formed standing alone: every prefix (on
+// elements and attributes, at every depth) is declared inside b, no
+// reserved prefix or namespace is misbound, and no element has two
+// attributes with the same expanded name. The element can then be written
+// on any stream, stored or archived without the declarations of the stream
+// it came from. With rootFromStream, the root's own name may use an
+// undeclared prefix (a nonza such as db:result, never forwarded).
 func nsStandalone(b []byte, rootFromStream bool) error {
 	d := xml.NewDecoder(bytes.NewReader(b))
-	var scopes [][]string
-	inScope := func(p string) bool {
-		if p == "xml" {
-			return true
-		}
+	scopes := []map[string]string{{"xml": NSXML}}
+	resolve := func(p string) (string, bool) {
 		for i := len(scopes) - 1; i >= 0; i-- {
-			for _, q := range scopes[i] {
-				if q == p {
-					return true
-				}
+			if u, ok := scopes[i][p]; ok {
+				return u, true
 			}
 		}
-		return false
+		return "", false
 	}
 	for {
 		tok, err := d.RawToken()
@@ -525,20 +522,41 @@ func nsStandalone(b []byte, rootFromStream bool) error {
 		}
 		switch e := tok.(type) {
 		case xml.StartElement:
-			var decl []string
+			decl := map[string]string{}
 			for _, a := range e.Attr {
-				if a.Name.Space == "xmlns" {
-					decl = append(decl, a.Name.Local)
+				switch {
+				case a.Name.Space == "xmlns":
+					if (a.Name.Local == "xml") != (a.Value == NSXML) || a.Value == "http://www.w3.org/2000/xmlns/" {
+						return fmt.Errorf("reserved binding %s=%q", a.Name.Local, a.Value)
+					}
+					decl[a.Name.Local] = a.Value
+				case a.Name.Space == "" && a.Name.Local == "xmlns":
+					if a.Value == NSXML || a.Value == "http://www.w3.org/2000/xmlns/" {
+						return fmt.Errorf("reserved default namespace %q", a.Value)
+					}
 				}
 			}
 			scopes = append(scopes, decl)
-			if p := e.Name.Space; p != "" && !inScope(p) && !(rootFromStream && len(scopes) == 1) {
-				return fmt.Errorf("element prefix %q undeclared", p)
+			if p := e.Name.Space; p != "" {
+				if _, ok := resolve(p); !ok && !(rootFromStream && len(scopes) == 2) {
+					return fmt.Errorf("element prefix %q undeclared", p)
+				}
 			}
+			seen := map[xml.Name]bool{}
 			for _, a := range e.Attr {
-				if p := a.Name.Space; p != "" && p != "xmlns" && !inScope(p) {
+				p := a.Name.Space
+				if p == "" || p == "xmlns" {
+					continue
+				}
+				u, ok := resolve(p)
+				if !ok {
 					return fmt.Errorf("attribute prefix %q undeclared", p)
 				}
+				n := xml.Name{Space: u, Local: a.Name.Local}
+				if seen[n] {
+					return fmt.Errorf("two attributes named {%s}%s", u, n.Local)
+				}
+				seen[n] = true
 			}
 		case xml.EndElement:
 			scopes = scopes[:len(scopes)-1]
