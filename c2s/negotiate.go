@@ -398,7 +398,7 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 			if az := mech.Authzid(); az != "" && az != user+"@"+n.domain {
 				return false, n.saslFailed("invalid-authzid", "", user)
 			}
-			if n.srv.limits.blockedAccount(user + "@" + n.domain) {
+			if n.srv.limits.blockedFrom(ip, user+"@"+n.domain) {
 				return false, n.saslFailed("temporary-auth-failure", "Too many failed attempts; try later", "")
 			}
 			n.user = user
