@@ -2,14 +2,20 @@ package c2s_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
+	"github.com/xmppd/xmppd/wire"
 )
 
 var (
@@ -79,5 +85,146 @@ func TestStrangerCannotLockOwnerOut(t *testing.T) {
 	}
 	if got := authFrom(t, e, hostB, "bob", "secret-pw"); got != "" {
 		t.Fatalf("bob from another address: %s", got)
+	}
+}
+
+// rawTLS is a direct-TLS stream driven by hand.
+type rawTLS struct {
+	t  *testing.T
+	c  *tls.Conn
+	rd *wire.Reader
+}
+
+func dialRawTLS(t *testing.T, e *servertest.Env) *rawTLS {
+	t.Helper()
+	c, err := tls.Dial("tcp", e.DirectTLS, &tls.Config{ServerName: e.Domain, InsecureSkipVerify: true, NextProtos: []string{"xmpp-client"}}) //nolint:gosec // test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	r := &rawTLS{t: t, c: c, rd: wire.NewReader(c, 1<<20)}
+	r.send(header)
+	if _, err := r.rd.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if f := r.next(); f.Name != "features" {
+		t.Fatalf("want features, got %s", f.Raw)
+	}
+	return r
+}
+
+func (r *rawTLS) send(s string) {
+	r.t.Helper()
+	if _, err := io.WriteString(r.c, s); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawTLS) next() *wire.Stanza {
+	r.t.Helper()
+	st, err := r.rd.Next()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return st
+}
+
+// scram runs one SCRAM exchange with m and returns the server's last
+// element (<success/> or <failure/>).
+func (r *rawTLS) scram(mech string, m *sasl.Client) *wire.Stanza {
+	r.t.Helper()
+	first, _, err := m.Step(nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech + "'>" + base64.StdEncoding.EncodeToString(first) + "</auth>")
+	for {
+		st := r.next()
+		if st.Name != "challenge" {
+			return st
+		}
+		var ch struct {
+			Data string `xml:",chardata"`
+		}
+		_ = st.Decode(&ch)
+		data, _ := base64.StdEncoding.DecodeString(ch.Data)
+		resp, _, err := m.Step(data)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + base64.StdEncoding.EncodeToString(resp) + "</response>")
+	}
+}
+
+// plusUnique sends a -PLUS first message with the tls-unique binding, which
+// TLS 1.3 does not define.
+func (r *rawTLS) plusUnique(mech string) *wire.Stanza {
+	r.t.Helper()
+	r.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech + "'>" +
+		base64.StdEncoding.EncodeToString([]byte("p=tls-unique,,n=alice,r=abcdefgh")) + "</auth>")
+	return r.next()
+}
+
+// TestUnsupportedBindingTypeThenY: a client whose -PLUS attempt was refused
+// for its channel-binding type may go on with plain SCRAM and the GS2 flag
+// "y" (it now knows the server cannot bind with it). Such refusals are not
+// failed logins: not counted per stream, per address or per account. A
+// client that never tried -PLUS and sends "y" while -PLUS is offered is
+// refused (RFC 5802 §6 downgrade protection).
+func TestUnsupportedBindingTypeThenY(t *testing.T) {
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Auth.MaxFailures = 1
+		c.Auth.IPFailuresPerMinute = 1
+	})
+	e.AddUser("alice", "secret-pw")
+	yClient := func() *sasl.Client {
+		m, err := sasl.NewClient("SCRAM-SHA-256", "alice", "secret-pw", sasl.ClientOptions{SupportsBinding: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	r := dialRawTLS(t, e)
+	for _, mech := range []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"} {
+		if f := r.plusUnique(mech); f.Name != "failure" || !client.Contains(f, "<invalid-mechanism/>") {
+			t.Fatalf("%s with tls-unique: %s", mech, f.Raw)
+		}
+	}
+	if f := r.scram("SCRAM-SHA-256", yClient()); f.Name != "success" {
+		t.Fatalf("\"y\" after a refused binding type: %s", f.Raw)
+	}
+
+	// Never tried -PLUS: "y" is a downgrade. With max-failures 1 and one
+	// failure per minute from this address, it ends the stream and
+	// throttles the address, which shows that it, unlike the refusals
+	// above, counted.
+	r = dialRawTLS(t, e)
+	if f := r.scram("SCRAM-SHA-256", yClient()); f.Name != "failure" || !client.Contains(f, "<not-authorized/>") {
+		t.Fatalf("\"y\" without a -PLUS attempt: %s", f.Raw)
+	}
+	if st, err := r.rd.Next(); err != nil || !client.Contains(st, "<policy-violation") {
+		t.Fatalf("after the downgrade: %v %v", st, err)
+	}
+	r = dialRawTLS(t, e)
+	if f := r.scram("SCRAM-SHA-256", yClient()); f.Name != "failure" || !client.Contains(f, "<temporary-auth-failure/>") {
+		t.Fatalf("from a throttled address: %s", f.Raw)
+	}
+}
+
+// TestBindingRefusalsAreBounded: refusals for the binding type are free
+// only as many times as -PLUS mechanisms are offered; after that they count
+// as failed attempts (a client cannot loop on them for ever).
+func TestBindingRefusalsAreBounded(t *testing.T) {
+	e := servertest.Start(t, func(c *conf.Config) { c.Auth.MaxFailures = 1 })
+	r := dialRawTLS(t, e)
+	for i := 0; i < 4; i++ {
+		if f := r.plusUnique("SCRAM-SHA-256-PLUS"); f.Name != "failure" || !client.Contains(f, "<invalid-mechanism/>") {
+			t.Fatalf("attempt %d: %s", i, f.Raw)
+		}
+	}
+	if st, err := r.rd.Next(); err != nil || !client.Contains(st, "<policy-violation") {
+		t.Fatalf("after four refusals: %v %v", st, err)
 	}
 }

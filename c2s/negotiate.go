@@ -55,9 +55,12 @@ type negotiation struct {
 	domain   string
 	user     string // authenticated localpart
 	failures int
-	cb       sasl.ChannelBindings
-	cbDone   bool
-	gen      uint64 // link generation of the session bound or resumed
+	// cbRefused counts -PLUS attempts refused on this stream because they
+	// named a channel-binding type the link does not provide.
+	cbRefused int
+	cb        sasl.ChannelBindings
+	cbDone    bool
+	gen       uint64 // link generation of the session bound or resumed
 }
 
 func newID() string {
@@ -375,8 +378,11 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 			}
 			return k, nil
 		},
-		Bindings:       n.bindings(),
-		PlusAdvertised: n.plus(),
+		Bindings: n.bindings(),
+		// A client refused a -PLUS attempt on this stream for its binding
+		// type has learnt that the server cannot bind with it: its "y"
+		// flag is then the truth, not a sign of a downgrade (README.md).
+		PlusAdvertised: n.plus() && n.cbRefused == 0,
 		Domain:         n.domain,
 		Secret:         n.srv.opts.SASLSecret,
 		FakeIterations: n.srv.opts.SCRAMIterations,
@@ -390,6 +396,9 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 	}
 	for {
 		chal, done, err := mech.Next(ctx, data)
+		if errors.Is(err, sasl.ErrBindingType) {
+			return false, n.bindingRefused()
+		}
 		if err != nil {
 			return false, n.saslFailed(saslCondition(err), "", mech.Username())
 		}
@@ -450,6 +459,25 @@ func saslCondition(err error) string {
 		return "invalid-mechanism"
 	}
 	return "not-authorized"
+}
+
+// maxBindingRefusals is how many -PLUS attempts with an unusable
+// channel-binding type a stream may make without them counting as failed
+// attempts: one per -PLUS mechanism offered, which is what a client that
+// walks down the offered list (slixmpp) needs.
+const maxBindingRefusals = 3
+
+// bindingRefused answers a -PLUS attempt whose channel-binding type this
+// link cannot provide. It is not a password guess: it is neither counted
+// against the address nor delayed, and the client may go on with another
+// mechanism.
+func (n *negotiation) bindingRefused() error {
+	n.cbRefused++
+	text := "Channel-binding type not available on this connection; available: " + strings.Join(n.bindingTypes(), " ")
+	if n.cbRefused > maxBindingRefusals {
+		return n.saslFailed("invalid-mechanism", text, "")
+	}
+	return n.write(saslFailure("invalid-mechanism", text))
 }
 
 // saslFailed answers a failed attempt, counts it and ends the stream when the
