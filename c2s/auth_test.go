@@ -1,16 +1,19 @@
 package c2s_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/certs"
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/sasl"
@@ -97,13 +100,23 @@ type rawTLS struct {
 
 func dialRawTLS(t *testing.T, e *servertest.Env) *rawTLS {
 	t.Helper()
-	c, err := tls.Dial("tcp", e.DirectTLS, &tls.Config{ServerName: e.Domain, InsecureSkipVerify: true, NextProtos: []string{"xmpp-client"}}) //nolint:gosec // test certificate
+	return dialRawTLSWith(t, e, 0, nil)
+}
+
+// dialRawTLSWith is dialRawTLS with a highest TLS version (0: the newest)
+// and a function run between the TLS handshake and the stream header.
+func dialRawTLSWith(t *testing.T, e *servertest.Env, maxVersion uint16, afterHandshake func()) *rawTLS {
+	t.Helper()
+	c, err := tls.Dial("tcp", e.DirectTLS, &tls.Config{ServerName: e.Domain, InsecureSkipVerify: true, NextProtos: []string{"xmpp-client"}, MaxVersion: maxVersion}) //nolint:gosec // test certificate
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	r := &rawTLS{t: t, c: c, rd: wire.NewReader(c, 1<<20)}
+	if afterHandshake != nil {
+		afterHandshake()
+	}
 	r.send(header)
 	if _, err := r.rd.Header(); err != nil {
 		t.Fatal(err)
@@ -226,5 +239,38 @@ func TestBindingRefusalsAreBounded(t *testing.T) {
 	}
 	if st, err := r.rd.Next(); err != nil || !client.Contains(st, "<policy-violation") {
 		t.Fatalf("after four refusals: %v %v", st, err)
+	}
+}
+
+// TestServerEndPointAfterReload: tls-server-end-point binds to the
+// certificate the handshake presented, even when a new one is loaded (as
+// by SIGHUP) between the handshake and SASL.
+func TestServerEndPointAfterReload(t *testing.T) {
+	for _, max := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		e := servertest.Start(t, nil)
+		e.AddUser("alice", "secret-pw")
+		r := dialRawTLSWith(t, e, max, func() {
+			dir := e.Config.DataDir
+			if err := certs.GenerateSelfSigned(filepath.Join(dir, "selfsigned.crt"), filepath.Join(dir, "selfsigned.key"), e.Config.Hosts); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Srv.ReloadCertificates(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		cs := r.c.ConnectionState()
+		if bytes.Equal(e.Srv.Certs.Leaf().Raw, cs.PeerCertificates[0].Raw) {
+			t.Fatal("the reload did not change the certificate")
+		}
+		m, err := sasl.NewClient("SCRAM-SHA-256-PLUS", "alice", "secret-pw", sasl.ClientOptions{
+			Bindings:    sasl.BindingsFromTLS(cs, cs.PeerCertificates[0]),
+			BindingType: sasl.BindingTLSServerEndPoint,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := r.scram("SCRAM-SHA-256-PLUS", m); f.Name != "success" {
+			t.Fatalf("TLS %x: tls-server-end-point after a reload: %s", max, f.Raw)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package c2s
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -210,7 +211,13 @@ func (n *negotiation) bindings() sasl.ChannelBindings {
 	if !n.cbDone {
 		n.cbDone = true
 		if cs := n.t.tlsState(); cs != nil && n.srv.opts.ChannelBinding {
-			n.cb = sasl.BindingsFromTLS(*cs, n.srv.leaf())
+			// Only a TCP link knows the certificate its handshake presented;
+			// WebSocket and BOSH get tls-exporter alone.
+			var leaf *x509.Certificate
+			if tt, ok := n.t.(*tcpTransport); ok {
+				leaf = tt.leaf
+			}
+			n.cb = sasl.BindingsFromTLS(*cs, leaf)
 		}
 	}
 	return n.cb
@@ -307,13 +314,13 @@ func (n *negotiation) startTLS() error {
 	if err := n.write([]byte("<proceed xmlns='" + nsTLS + "'/>")); err != nil {
 		return err
 	}
-	tc := tlsServer(tt.conn, n.srv.opts.TLS)
 	_ = tt.conn.SetDeadline(time.Now().Add(n.srv.opts.NegotiationTimeout))
-	if err := tc.Handshake(); err != nil {
+	tc, leaf, err := n.srv.handshake(tt.conn)
+	if err != nil {
 		return err
 	}
 	_ = tt.conn.SetWriteDeadline(time.Time{})
-	tt.conn, tt.tls = tc, tc
+	tt.conn, tt.tls, tt.leaf = tc, tc, leaf
 	n.rd.Reset(n.c.in)
 	return nil
 }

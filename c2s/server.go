@@ -9,7 +9,6 @@ package c2s
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
@@ -49,9 +48,9 @@ type Options struct {
 	Router   *router.Router
 	Accounts storage.Accounts
 	// TLS serves certificates for every local domain; nil disables TLS.
+	// The certificate each handshake presents is recorded for
+	// tls-server-end-point.
 	TLS *tls.Config
-	// Certificate returns the leaf currently served (tls-server-end-point).
-	Certificate func() *x509.Certificate
 
 	RequireTLS     bool // no SASL before TLS
 	AllowPlain     bool // offer PLAIN (only over TLS unless RequireTLS is false)
@@ -105,6 +104,11 @@ type Server struct {
 	router *router.Router
 	log    *slog.Logger
 	limits *authLimiter
+
+	tlsCfg *tls.Config // opts.TLS, recording the certificate presented
+	// presented maps a connection in its TLS handshake to the certificate
+	// GetCertificate chose for it.
+	presented sync.Map
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -180,6 +184,7 @@ func New(o Options) *Server {
 		perIP:     make(map[string]int),
 		resumable: make(map[string]*Session),
 	}
+	srv.tlsCfg = srv.serverTLS(o.TLS)
 	o.Router.HandleIQ("set", nsSession, router.ToServer|router.ToBare, func(c *router.Context) { c.Reply(nil) })
 	return srv
 }
@@ -289,15 +294,15 @@ func (srv *Server) handshakeAndNegotiate(c *conn, t *tcpTransport, nc net.Conn, 
 			nc.Close()
 			return nil, nil, 0
 		}
-		tc := tls.Server(nc, srv.opts.TLS)
 		_ = nc.SetDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
-		if err := tc.Handshake(); err != nil {
+		tc, leaf, err := srv.handshake(nc)
+		if err != nil {
 			srv.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 			nc.Close()
 			return nil, nil, 0
 		}
 		_ = nc.SetDeadline(time.Time{})
-		t.conn, t.tls = tc, tc
+		t.conn, t.tls, t.leaf = tc, tc, leaf
 	}
 	return srv.negotiate(c, mode != NoTLS)
 }

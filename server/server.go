@@ -132,7 +132,6 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		Router:                   s.Router,
 		Accounts:                 store.Accounts(),
 		TLS:                      cs.TLSConfig(uint16(cfg.TLS.MinVersion), "xmpp-client"),
-		Certificate:              cs.Leaf,
 		RequireTLS:               cfg.Auth.RequireTLS,
 		AllowPlain:               cfg.Auth.AllowPlain,
 		ChannelBinding:           cfg.Auth.ChannelBinding,
