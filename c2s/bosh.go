@@ -35,9 +35,10 @@ const (
 
 // BOSHOptions tune the HTTP binding.
 type BOSHOptions struct {
-	// Trusted reports whether a request arrived through a TLS-terminating
-	// proxy (the stream then counts as secure).
-	Trusted func(*http.Request) bool
+	// ClientOf tells the client's address and whether its connection was
+	// TLS (behind a trusted reverse proxy: what the proxy says); nil is
+	// DirectClient.
+	ClientOf ClientOf
 }
 
 type boshSession struct {
@@ -155,17 +156,16 @@ func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.
 	if n, err := strconv.Atoi(waitAttr); err == nil && n >= 0 && time.Duration(n)*time.Second < wait {
 		wait = time.Duration(n) * time.Second
 	}
-	addr, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
-	var ra net.Addr = addr
-	if addr == nil {
-		ra = &net.TCPAddr{}
+	clientOf := o.ClientOf
+	if clientOf == nil {
+		clientOf = DirectClient
 	}
+	ip, secure := clientOf(r)
 	bs := &boshSession{
-		id: newID(), srv: srv, addr: ra, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
+		id: newID(), srv: srv, addr: clientAddr(r, ip), isSec: secure, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
 		lastResp: map[int64][]byte{}, inReady: make(chan struct{}, 1), outReady: make(chan struct{}),
 		touched: time.Now(),
 	}
-	bs.isSec = r.TLS != nil || (o.Trusted != nil && o.Trusted(r))
 	cn := &conn{t: bs}
 	if !srv.admit(cn) {
 		boshTerminate(w, "policy-violation")

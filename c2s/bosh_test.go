@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/client"
+	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
 	"github.com/xmppd/xmppd/wire"
@@ -18,10 +19,11 @@ import (
 
 // boshClient is a minimal XEP-0206 client for the tests.
 type boshClient struct {
-	t   *testing.T
-	url string
-	rid int64
-	sid string
+	t      *testing.T
+	url    string
+	rid    int64
+	sid    string
+	header http.Header // sent with every request (a proxy's X-Forwarded-*)
 }
 
 // post sends one <body/> with payload and returns the response body's
@@ -34,7 +36,15 @@ func (b *boshClient) post(attrs, payload string) (string, []*wire.Stanza) {
 		body += " sid='" + b.sid + "'"
 	}
 	body += " " + attrs + ">" + payload + "</body>"
-	resp, err := http.Post(b.url, "text/xml; charset=utf-8", strings.NewReader(body))
+	req, err := http.NewRequest("POST", b.url, strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -78,10 +88,10 @@ func attr(head, name string) string {
 }
 
 func TestBOSHLoginChatAndLongPoll(t *testing.T) {
-	e := servertest.Start(t, nil)
+	e := servertest.Start(t, trustLoopback) // as behind a TLS-terminating proxy
 	e.AddUser("alice", "secret-pw")
 	e.AddUser("bob", "secret-pw")
-	b := &boshClient{t: t, url: e.BOSH, rid: 4000}
+	b := &boshClient{t: t, url: e.BOSH, rid: 4000, header: forwarded("", "https")}
 	head, els := b.post("to='localhost' wait='2' hold='1' ver='1.6' xmpp:version='1.0'", "")
 	b.sid = attr(head, "sid")
 	if b.sid == "" || len(els) != 1 || els[0].Name != "features" || !client.Contains(els[0], "SCRAM-SHA-256") {
@@ -145,4 +155,54 @@ func TestBOSHLoginChatAndLongPoll(t *testing.T) {
 		}
 	}
 	t.Fatal("the message never reached the BOSH client")
+}
+
+// TestBOSHSecureOnlyThroughTrustedProxy: BOSH over plain HTTP offers SASL
+// only when a trusted proxy says the client came over TLS, and its
+// limits apply to the client the proxy reports.
+func TestBOSHSecureOnlyThroughTrustedProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted bool
+		proto   string
+		sasl    bool
+	}{
+		{"untrusted loopback", false, "", false},
+		{"untrusted, says https", false, "https", false},
+		{"trusted, no proto", true, "", false},
+		{"trusted, https", true, "https", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := servertest.Start(t, func(c *conf.Config) {
+				if tc.trusted {
+					trustLoopback(c)
+				}
+			})
+			b := &boshClient{t: t, url: e.BOSH, rid: 100, header: forwarded("198.51.100.1", tc.proto)}
+			_, els := b.post("to='localhost' wait='1' hold='1' ver='1.6' xmpp:version='1.0'", "")
+			if len(els) != 1 || els[0].Name != "features" {
+				t.Fatalf("session creation: %v", els)
+			}
+			if got := client.Contains(els[0], "<mechanisms"); got != tc.sasl {
+				t.Fatalf("SASL offered = %v, want %v: %s", got, tc.sasl, els[0].Raw)
+			}
+		})
+	}
+	t.Run("limits", func(t *testing.T) {
+		e := servertest.Start(t, func(c *conf.Config) { trustLoopback(c); c.Limits.MaxConnectionsPerIP = 1 })
+		create := func(ip string) string {
+			b := &boshClient{t: t, url: e.BOSH, rid: 100, header: forwarded(ip, "https")}
+			head, _ := b.post("to='localhost' wait='1' hold='1' ver='1.6' xmpp:version='1.0'", "")
+			return attr(head, "condition")
+		}
+		if got := create("198.51.100.1"); got != "" {
+			t.Fatalf("first client: %s", got)
+		}
+		if got := create("198.51.100.2"); got != "" {
+			t.Fatalf("second client behind the same proxy: %s", got)
+		}
+		if got := create("198.51.100.1"); got != "policy-violation" {
+			t.Fatalf("second session of one client: %q, want policy-violation", got)
+		}
+	})
 }

@@ -142,11 +142,12 @@ func TestAuthFailureRetryAndLimit(t *testing.T) {
 }
 
 func TestWebSocketLogin(t *testing.T) {
-	e := servertest.Start(t, nil)
+	e := servertest.Start(t, trustLoopback) // as behind a TLS-terminating proxy
 	e.AddUser("alice", "secret-pw")
 	e.AddUser("bob", "secret-pw")
 	cfg := e.ClientConfig("alice", "secret-pw", "web")
 	cfg.Mode, cfg.Addr = client.WebSocket, e.WS
+	cfg.Header = forwarded("", "https")
 	a := e.LoginWith(cfg)
 	b := e.Login("bob", "secret-pw", "tcp")
 	_ = a.Send("<presence/>")

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,9 +92,10 @@ type Options struct {
 	// Extensions handle non-stanza elements after binding, keyed by
 	// "namespace localname".
 	Extensions map[string]ExtHandler
-	// TrustedProxy reports whether a WebSocket request from addr arrived
-	// through a TLS-terminating proxy (so the stream counts as secure).
-	TrustedProxy func(r *http.Request) bool
+	// ClientOf tells who sent a WebSocket request: the client's address and
+	// whether its connection was TLS (see BehindProxies); nil is
+	// DirectClient.
+	ClientOf ClientOf
 }
 
 // Server owns the c2s listeners and the sessions on them.
