@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -39,6 +40,10 @@ type BOSHOptions struct {
 	// TLS (behind a trusted reverse proxy: what the proxy says); nil is
 	// DirectClient.
 	ClientOf ClientOf
+	// OutOfOrder, if set, is told the rid of each request that arrived
+	// before one of its predecessors and waits for it (for metrics and
+	// tests).
+	OutOfOrder func(rid int64)
 }
 
 type boshSession struct {
@@ -61,6 +66,12 @@ type boshSession struct {
 	closed   bool
 	terminal []byte // the <body type='terminate'/> to send once out is empty
 	touched  time.Time
+	// ridAdvanced is closed and replaced whenever lastRID grows: requests
+	// that arrived before their predecessors wait on it (XEP-0124 §14.3).
+	ridAdvanced chan struct{}
+	outOfOrder  func(rid int64) // BOSHOptions.OutOfOrder
+	// readDeadline bounds Read (the negotiation timeout); zero: none.
+	readDeadline time.Time
 }
 
 type boshRegistry struct {
@@ -164,7 +175,7 @@ func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.
 	bs := &boshSession{
 		id: newID(), srv: srv, addr: clientAddr(r, ip), isSec: secure, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
 		lastResp: map[int64][]byte{}, inReady: make(chan struct{}, 1), outReady: make(chan struct{}),
-		touched: time.Now(),
+		ridAdvanced: make(chan struct{}), outOfOrder: o.OutOfOrder, touched: time.Now(),
 	}
 	cn := &conn{t: bs}
 	if !srv.admit(cn) {
@@ -193,11 +204,15 @@ func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.
 // feedHeader gives the stream reader the header the BOSH client implies.
 func (bs *boshSession) feedHeader() {
 	bs.mu.Lock()
+	bs.feedHeaderLocked()
+	bs.mu.Unlock()
+	bs.signalIn()
+}
+
+func (bs *boshSession) feedHeaderLocked() {
 	bs.in.WriteString("<stream:stream xmlns='jabber:client' xmlns:stream='" + wire.NSStream + "' to='")
 	bs.in.Write(wire.AppendEscapedAttr(nil, bs.domain))
 	bs.in.WriteString("' version='1.0'>")
-	bs.mu.Unlock()
-	bs.signalIn()
 }
 
 func (bs *boshSession) signalIn() {
@@ -209,6 +224,15 @@ func (bs *boshSession) signalIn() {
 
 func (bs *boshSession) request(w http.ResponseWriter, r *http.Request, rid int64, payload []byte, restart, terminate bool) {
 	bs.mu.Lock()
+	if rid > bs.lastRID+1 && rid <= bs.lastRID+boshRequests && !bs.closed {
+		// XEP-0124 §14.3: it overtook a request still on its way; process
+		// it after that one, in rid order.
+		if !bs.awaitPredecessors(r, rid) {
+			bs.mu.Unlock()
+			boshTerminate(w, "item-not-found")
+			return
+		}
+	}
 	switch {
 	case rid <= bs.lastRID:
 		// A retransmission: answer it again if we still can.
@@ -227,17 +251,49 @@ func (bs *boshSession) request(w http.ResponseWriter, r *http.Request, rid int64
 		return
 	}
 	bs.lastRID = rid
+	close(bs.ridAdvanced)
+	bs.ridAdvanced = make(chan struct{})
 	bs.touched = time.Now()
 	bs.in.Write(payload)
 	if terminate {
 		bs.in.WriteString("</stream:stream>")
 	}
-	bs.mu.Unlock()
 	if restart {
-		bs.feedHeader()
+		// Under the same lock: a request that overtook this one must
+		// not slip its payload in before the new stream header.
+		bs.feedHeaderLocked()
 	}
+	bs.mu.Unlock()
 	bs.signalIn()
 	bs.respond(w, rid, false)
+}
+
+// awaitPredecessors waits, with bs.mu held on entry and on return, until
+// every request before rid was processed. It gives up (false) when the
+// missing request does not come within the inactivity period, or when the
+// client goes away; the session is then over.
+func (bs *boshSession) awaitPredecessors(r *http.Request, rid int64) bool {
+	if bs.outOfOrder != nil {
+		bs.outOfOrder(rid)
+	}
+	timer := time.NewTimer(boshInactivity)
+	defer timer.Stop()
+	for rid > bs.lastRID+1 && !bs.closed {
+		advanced := bs.ridAdvanced
+		bs.mu.Unlock()
+		select {
+		case <-advanced:
+			bs.mu.Lock()
+		case <-timer.C:
+			bs.close()
+			bs.mu.Lock()
+			return false
+		case <-r.Context().Done():
+			bs.mu.Lock()
+			return false
+		}
+	}
+	return true
 }
 
 // respond holds the request until there is output, wait passes, or a newer
@@ -327,12 +383,25 @@ func (bs *boshSession) Read(p []byte) (int, error) {
 			bs.mu.Unlock()
 			return n, nil
 		}
-		closed := bs.closed
+		closed, deadline := bs.closed, bs.readDeadline
 		bs.mu.Unlock()
 		if closed {
 			return 0, errBOSHClosed
 		}
-		<-bs.inReady
+		if deadline.IsZero() {
+			<-bs.inReady
+			continue
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return 0, os.ErrDeadlineExceeded
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-bs.inReady:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 }
 
@@ -364,7 +433,14 @@ func (bs *boshSession) writeBatch(elems [][]byte, _ time.Time) error {
 	return nil
 }
 
-func (bs *boshSession) setReadDeadline(time.Time) {}
+// setReadDeadline bounds reads as on a socket: the negotiation timeout
+// applies to BOSH sessions too.
+func (bs *boshSession) setReadDeadline(d time.Time) {
+	bs.mu.Lock()
+	bs.readDeadline = d
+	bs.mu.Unlock()
+	bs.signalIn() // a blocked Read looks at the new deadline
+}
 
 func (bs *boshSession) close() error {
 	bs.mu.Lock()
