@@ -28,8 +28,11 @@ func newAuthLimiter(perIP, perIPAccount int) *authLimiter {
 // IPv4, its /64 for IPv6 (one host usually holds a whole /64).
 func limitKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || a.Unmap().Is4() {
+	if err != nil {
 		return ip
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
 	}
 	p, _ := a.Prefix(64)
 	return p.String()

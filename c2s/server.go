@@ -69,8 +69,8 @@ type Options struct {
 
 	MaxAuthFailures          int           // per stream, then policy-violation
 	FailureDelay             time.Duration // before answering a failed auth
-	IPFailuresPerMinute      int
-	AccountFailuresPerMinute int
+	IPFailuresPerMinute      int           // failed logins per minute from one address (IPv6: /64)
+	AccountFailuresPerMinute int           // … from one address against one account
 	MaxConnsPerIP            int
 	MaxSessionsPerAccount    int
 	StanzasPerSecond         int // per session, inbound; 0 = unlimited
