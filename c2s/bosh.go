@@ -70,6 +70,7 @@ type boshSession struct {
 	// that arrived before their predecessors wait on it (XEP-0124 §14.3).
 	ridAdvanced chan struct{}
 	outOfOrder  func(rid int64) // BOSHOptions.OutOfOrder
+	early       int64           // the rid waiting for its predecessors, 0 if none
 	// readDeadline bounds Read (the negotiation timeout); zero: none.
 	readDeadline time.Time
 }
@@ -225,11 +226,28 @@ func (bs *boshSession) signalIn() {
 func (bs *boshSession) request(w http.ResponseWriter, r *http.Request, rid int64, payload []byte, restart, terminate bool) {
 	bs.mu.Lock()
 	if rid > bs.lastRID+1 && rid <= bs.lastRID+boshRequests && !bs.closed {
+		if bs.early == rid {
+			// A second request for a rid already waiting: more requests
+			// at once than the window allows (XEP-0124 §11, overactive).
+			if bs.terminal == nil {
+				bs.terminal = []byte("<body xmlns='" + nsBOSH + "' type='terminate' condition='policy-violation'/>")
+			}
+			bs.mu.Unlock()
+			bs.close()
+			boshTerminate(w, "policy-violation")
+			return
+		}
 		// XEP-0124 §14.3: it overtook a request still on its way; process
 		// it after that one, in rid order.
-		if !bs.awaitPredecessors(r, rid) {
+		if !bs.awaitPredecessors(r, rid) || bs.closed {
+			term := bs.terminal
 			bs.mu.Unlock()
-			boshTerminate(w, "item-not-found")
+			if term == nil {
+				boshTerminate(w, "item-not-found")
+				return
+			}
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			_, _ = w.Write(term)
 			return
 		}
 	}
@@ -276,6 +294,8 @@ func (bs *boshSession) awaitPredecessors(r *http.Request, rid int64) bool {
 	if bs.outOfOrder != nil {
 		bs.outOfOrder(rid)
 	}
+	bs.early = rid
+	defer func() { bs.early = 0 }() // runs with bs.mu held
 	timer := time.NewTimer(boshInactivity)
 	defer timer.Stop()
 	for rid > bs.lastRID+1 && !bs.closed {
@@ -448,6 +468,10 @@ func (bs *boshSession) close() error {
 		bs.closed = true
 		close(bs.outReady)
 		bs.outReady = make(chan struct{})
+		if bs.ridAdvanced != nil { // wake requests waiting for their turn
+			close(bs.ridAdvanced)
+			bs.ridAdvanced = make(chan struct{})
+		}
 	}
 	bs.mu.Unlock()
 	bs.signalIn()

@@ -320,3 +320,33 @@ func TestBOSHNegotiationTimeout(t *testing.T) {
 		t.Fatalf("want a terminate with connection-timeout, got %s %v", head, els)
 	}
 }
+
+// TestBOSHOverlappingEarlyRequests: a second request for a rid already
+// waiting for its predecessor exceeds the window: the session ends with
+// policy-violation (XEP-0124 §11) rather than piling up waiting requests.
+func TestBOSHOverlappingEarlyRequests(t *testing.T) {
+	e := servertest.Start(t, nil)
+	early := make(chan int64, 1)
+	hs := httptest.NewServer(e.Srv.C2S.BOSH(c2s.BOSHOptions{OutOfOrder: func(rid int64) { early <- rid }}))
+	defer hs.Close()
+	b := &boshClient{t: t, url: hs.URL, rid: 500}
+	head, _ := b.post("to='localhost' wait='60' hold='1' ver='1.6' xmpp:version='1.0'", "")
+	b.sid = attr(head, "sid")
+	waiting := make(chan string, 1)
+	go func() {
+		h, _ := b.postRID(b.rid+2, "", "")
+		waiting <- h
+	}()
+	select {
+	case <-early:
+	case <-time.After(timeout):
+		t.Fatal("rid+2 was not seen arriving early")
+	}
+	if head, _ := b.postRID(b.rid+2, "", ""); attr(head, "condition") != "policy-violation" {
+		t.Fatalf("second early request: %s", head)
+	}
+	// The session is over: the waiting request is answered too.
+	if h := <-waiting; attr(h, "type") != "terminate" {
+		t.Fatalf("the waiting request: %s", h)
+	}
+}
