@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,9 +37,14 @@ const (
 
 // BOSHOptions tune the HTTP binding.
 type BOSHOptions struct {
-	// Trusted reports whether a request arrived through a TLS-terminating
-	// proxy (the stream then counts as secure).
-	Trusted func(*http.Request) bool
+	// ClientOf tells the client's address and whether its connection was
+	// TLS (behind a trusted reverse proxy: what the proxy says); nil is
+	// DirectClient.
+	ClientOf ClientOf
+	// OutOfOrder, if set, is told the rid of each request that arrived
+	// before one of its predecessors and waits for it (for metrics and
+	// tests).
+	OutOfOrder func(rid int64)
 }
 
 type boshSession struct {
@@ -62,6 +68,13 @@ type boshSession struct {
 	closed   bool
 	terminal []byte // the <body type='terminate'/> to send once out is empty
 	touched  time.Time
+	// ridAdvanced is closed and replaced whenever lastRID grows: requests
+	// that arrived before their predecessors wait on it (XEP-0124 §14.3).
+	ridAdvanced chan struct{}
+	outOfOrder  func(rid int64) // BOSHOptions.OutOfOrder
+	early       int64           // the rid waiting for its predecessors, 0 if none
+	// readDeadline bounds Read (the negotiation timeout); zero: none.
+	readDeadline time.Time
 }
 
 type boshRegistry struct {
@@ -165,17 +178,16 @@ func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.
 	if n, err := strconv.Atoi(waitAttr); err == nil && n >= 0 && time.Duration(n)*time.Second < wait {
 		wait = time.Duration(n) * time.Second
 	}
-	addr, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
-	var ra net.Addr = addr
-	if addr == nil {
-		ra = &net.TCPAddr{}
+	clientOf := o.ClientOf
+	if clientOf == nil {
+		clientOf = DirectClient
 	}
+	ip, secure := clientOf(r)
 	bs := &boshSession{
-		id: newID(), srv: srv, addr: ra, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
+		id: newID(), srv: srv, addr: clientAddr(r, ip), isSec: secure, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
 		lastResp: map[int64][]byte{}, inReady: make(chan struct{}, 1), outReady: make(chan struct{}),
-		touched: time.Now(),
+		ridAdvanced: make(chan struct{}), outOfOrder: o.OutOfOrder, touched: time.Now(),
 	}
-	bs.isSec = r.TLS != nil || (o.Trusted != nil && o.Trusted(r))
 	cn := &conn{t: bs}
 	if !srv.admit(cn) {
 		boshTerminate(w, "policy-violation")
@@ -203,11 +215,15 @@ func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.
 // feedHeader gives the stream reader the header the BOSH client implies.
 func (bs *boshSession) feedHeader() {
 	bs.mu.Lock()
+	bs.feedHeaderLocked()
+	bs.mu.Unlock()
+	bs.signalIn()
+}
+
+func (bs *boshSession) feedHeaderLocked() {
 	bs.in.WriteString("<stream:stream xmlns='jabber:client' xmlns:stream='" + wire.NSStream + "' to='")
 	bs.in.Write(wire.AppendEscapedAttr(nil, bs.domain))
 	bs.in.WriteString("' version='1.0'>")
-	bs.mu.Unlock()
-	bs.signalIn()
 }
 
 func (bs *boshSession) signalIn() {
@@ -219,6 +235,32 @@ func (bs *boshSession) signalIn() {
 
 func (bs *boshSession) request(w http.ResponseWriter, r *http.Request, rid int64, payload []byte, restart, terminate bool) {
 	bs.mu.Lock()
+	if rid > bs.lastRID+1 && rid <= bs.lastRID+boshRequests && !bs.closed {
+		if bs.early == rid {
+			// A second request for a rid already waiting: more requests
+			// at once than the window allows (XEP-0124 §11, overactive).
+			if bs.terminal == nil {
+				bs.terminal = []byte("<body xmlns='" + nsBOSH + "' type='terminate' condition='policy-violation'/>")
+			}
+			bs.mu.Unlock()
+			bs.close()
+			boshTerminate(w, "policy-violation")
+			return
+		}
+		// XEP-0124 §14.3: it overtook a request still on its way; process
+		// it after that one, in rid order.
+		if !bs.awaitPredecessors(r, rid) || bs.closed {
+			term := bs.terminal
+			bs.mu.Unlock()
+			if term == nil {
+				boshTerminate(w, "item-not-found")
+				return
+			}
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			_, _ = w.Write(term)
+			return
+		}
+	}
 	switch {
 	case rid <= bs.lastRID:
 		// A retransmission: answer it again if we still can.
@@ -237,17 +279,51 @@ func (bs *boshSession) request(w http.ResponseWriter, r *http.Request, rid int64
 		return
 	}
 	bs.lastRID = rid
+	close(bs.ridAdvanced)
+	bs.ridAdvanced = make(chan struct{})
 	bs.touched = time.Now()
 	bs.in.Write(payload)
 	if terminate {
 		bs.in.WriteString("</stream:stream>")
 	}
-	bs.mu.Unlock()
 	if restart {
-		bs.feedHeader()
+		// Under the same lock: a request that overtook this one must
+		// not slip its payload in before the new stream header.
+		bs.feedHeaderLocked()
 	}
+	bs.mu.Unlock()
 	bs.signalIn()
 	bs.respond(w, rid, false)
+}
+
+// awaitPredecessors waits, with bs.mu held on entry and on return, until
+// every request before rid was processed. It gives up (false) when the
+// missing request does not come within the inactivity period, or when the
+// client goes away; the session is then over.
+func (bs *boshSession) awaitPredecessors(r *http.Request, rid int64) bool {
+	if bs.outOfOrder != nil {
+		bs.outOfOrder(rid)
+	}
+	bs.early = rid
+	defer func() { bs.early = 0 }() // runs with bs.mu held
+	timer := time.NewTimer(boshInactivity)
+	defer timer.Stop()
+	for rid > bs.lastRID+1 && !bs.closed {
+		advanced := bs.ridAdvanced
+		bs.mu.Unlock()
+		select {
+		case <-advanced:
+			bs.mu.Lock()
+		case <-timer.C:
+			bs.close()
+			bs.mu.Lock()
+			return false
+		case <-r.Context().Done():
+			bs.mu.Lock()
+			return false
+		}
+	}
+	return true
 }
 
 // respond holds the request until there is output, wait passes, or a newer
@@ -340,12 +416,25 @@ func (bs *boshSession) Read(p []byte) (int, error) {
 			bs.mu.Unlock()
 			return n, nil
 		}
-		closed := bs.closed
+		closed, deadline := bs.closed, bs.readDeadline
 		bs.mu.Unlock()
 		if closed {
 			return 0, errBOSHClosed
 		}
-		<-bs.inReady
+		if deadline.IsZero() {
+			<-bs.inReady
+			continue
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return 0, os.ErrDeadlineExceeded
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-bs.inReady:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 }
 
@@ -387,7 +476,14 @@ func (bs *boshSession) writeBatch(elems [][]byte, _ time.Time) error {
 	return nil
 }
 
-func (bs *boshSession) setReadDeadline(time.Time) {}
+// setReadDeadline bounds reads as on a socket: the negotiation timeout
+// applies to BOSH sessions too.
+func (bs *boshSession) setReadDeadline(d time.Time) {
+	bs.mu.Lock()
+	bs.readDeadline = d
+	bs.mu.Unlock()
+	bs.signalIn() // a blocked Read looks at the new deadline
+}
 
 func (bs *boshSession) close() error {
 	bs.mu.Lock()
@@ -395,6 +491,10 @@ func (bs *boshSession) close() error {
 		bs.closed = true
 		close(bs.outReady)
 		bs.outReady = make(chan struct{})
+		if bs.ridAdvanced != nil { // wake requests waiting for their turn
+			close(bs.ridAdvanced)
+			bs.ridAdvanced = make(chan struct{})
+		}
 	}
 	bs.mu.Unlock()
 	bs.signalIn()

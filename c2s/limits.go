@@ -1,54 +1,81 @@
 package c2s
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// authLimiter counts failed authentications per IP and per account in
-// one-minute windows.
+// authLimiter counts failed authentications in one-minute windows, per
+// source address and per (source address, account). There is deliberately
+// no account-wide counter: it would let anyone lock the owner out by
+// guessing from elsewhere (see README.md, "Failed logins").
 type authLimiter struct {
-	perIP, perAccount int
-	mu                sync.Mutex
-	window            time.Time
-	ips               map[string]int
-	accounts          map[string]int
+	perIP, perIPAccount int
+	mu                  sync.Mutex
+	window              time.Time
+	ips                 map[string]int
+	pairs               map[ipAccount]int
 }
 
-func newAuthLimiter(perIP, perAccount int) *authLimiter {
-	return &authLimiter{perIP: perIP, perAccount: perAccount, ips: map[string]int{}, accounts: map[string]int{}}
+type ipAccount struct{ ip, account string }
+
+func newAuthLimiter(perIP, perIPAccount int) *authLimiter {
+	return &authLimiter{perIP: perIP, perIPAccount: perIPAccount, ips: map[string]int{}, pairs: map[ipAccount]int{}}
+}
+
+// limitKey is the source a failure is charged to: the address itself for
+// IPv4, its /64 for IPv6 (one host usually holds a whole /64).
+func limitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func (l *authLimiter) roll() {
 	if now := time.Now(); now.Sub(l.window) >= time.Minute {
 		l.window = now
 		clear(l.ips)
-		clear(l.accounts)
+		clear(l.pairs)
 	}
 }
 
+// fail counts a failed attempt from ip against account ("" when the
+// attempt named no account).
 func (l *authLimiter) fail(ip, account string) {
+	ip = limitKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.roll()
 	l.ips[ip]++
 	if account != "" {
-		l.accounts[account]++
+		l.pairs[ipAccount{ip, account}]++
 	}
 }
 
+// blockedIP reports whether ip used up its failures for this window.
 func (l *authLimiter) blockedIP(ip string) bool {
+	ip = limitKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.roll()
 	return l.perIP > 0 && l.ips[ip] >= l.perIP
 }
 
-func (l *authLimiter) blockedAccount(account string) bool {
+// blockedFrom reports whether ip used up its failures against account for
+// this window. Other addresses are not affected.
+func (l *authLimiter) blockedFrom(ip, account string) bool {
+	ip = limitKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.roll()
-	return l.perAccount > 0 && l.accounts[account] >= l.perAccount
+	return l.perIPAccount > 0 && l.pairs[ipAccount{ip, account}] >= l.perIPAccount
 }
 
 // bucket is a token bucket: rate tokens per second, up to burst.

@@ -11,13 +11,61 @@ import (
 	"github.com/xmppd/xmppd/wire"
 )
 
-func tlsServer(c net.Conn, cfg *tls.Config) *tls.Conn { return tls.Server(c, cfg) }
-
-func (srv *Server) leaf() *x509.Certificate {
-	if srv.opts.Certificate == nil {
+// serverTLS returns the TLS configuration for c2s handshakes: base with
+// GetCertificate wrapped so that each handshake records the certificate it
+// presents (tls-server-end-point must hash that one, not whatever a later
+// SIGHUP loaded).
+func (srv *Server) serverTLS(base *tls.Config) *tls.Config {
+	if base == nil {
 		return nil
 	}
-	return srv.opts.Certificate()
+	cfg := base.Clone()
+	get := base.GetCertificate
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		var c *tls.Certificate
+		var err error
+		switch {
+		case get != nil:
+			c, err = get(hello)
+		case len(base.Certificates) > 0:
+			c = &base.Certificates[0]
+			for i := range base.Certificates {
+				if hello.SupportsCertificate(&base.Certificates[i]) == nil {
+					c = &base.Certificates[i]
+					break
+				}
+			}
+		}
+		if c != nil && err == nil && hello.Conn != nil {
+			srv.presented.Store(hello.Conn, c)
+		}
+		return c, err
+	}
+	return cfg
+}
+
+// handshake runs the server side of TLS on c. It returns the connection
+// and the leaf certificate presented in this handshake (nil for a resumed
+// session, which presents none).
+func (srv *Server) handshake(c net.Conn) (*tls.Conn, *x509.Certificate, error) {
+	tc := tls.Server(c, srv.tlsCfg)
+	err := tc.Handshake()
+	v, ok := srv.presented.LoadAndDelete(c)
+	if err != nil || !ok || tc.ConnectionState().DidResume {
+		return tc, nil, err
+	}
+	cert := v.(*tls.Certificate)
+	if cert.Leaf != nil {
+		return tc, cert.Leaf, nil
+	}
+	if len(cert.Certificate) == 0 {
+		return tc, nil, nil
+	}
+	leaf, perr := x509.ParseCertificate(cert.Certificate[0])
+	if perr != nil {
+		return tc, nil, nil
+	}
+	return tc, leaf, nil
 }
 
 // loop is the stanza loop of link gen: read, stamp, route.

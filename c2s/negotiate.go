@@ -3,6 +3,7 @@ package c2s
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -55,9 +56,12 @@ type negotiation struct {
 	domain   string
 	user     string // authenticated localpart
 	failures int
-	cb       sasl.ChannelBindings
-	cbDone   bool
-	gen      uint64 // link generation of the session bound or resumed
+	// cbRefused counts -PLUS attempts refused on this stream because they
+	// named a channel-binding type the link does not provide.
+	cbRefused int
+	cb        sasl.ChannelBindings
+	cbDone    bool
+	gen       uint64 // link generation of the session bound or resumed
 }
 
 func newID() string {
@@ -210,7 +214,13 @@ func (n *negotiation) bindings() sasl.ChannelBindings {
 	if !n.cbDone {
 		n.cbDone = true
 		if cs := n.t.tlsState(); cs != nil && n.srv.opts.ChannelBinding {
-			n.cb = sasl.BindingsFromTLS(*cs, n.srv.leaf())
+			// Only a TCP link knows the certificate its handshake presented;
+			// WebSocket and BOSH get tls-exporter alone.
+			var leaf *x509.Certificate
+			if tt, ok := n.t.(*tcpTransport); ok {
+				leaf = tt.leaf
+			}
+			n.cb = sasl.BindingsFromTLS(*cs, leaf)
 		}
 	}
 	return n.cb
@@ -309,13 +319,13 @@ func (n *negotiation) startTLS() error {
 	if err := n.write([]byte("<proceed xmlns='" + nsTLS + "'/>")); err != nil {
 		return err
 	}
-	tc := tlsServer(tt.conn, n.srv.opts.TLS)
 	_ = tt.conn.SetDeadline(time.Now().Add(n.srv.opts.NegotiationTimeout))
-	if err := tc.Handshake(); err != nil {
+	tc, leaf, err := n.srv.handshake(tt.conn)
+	if err != nil {
 		return err
 	}
 	_ = tt.conn.SetWriteDeadline(time.Time{})
-	tt.conn, tt.tls = tc, tc
+	tt.conn, tt.tls, tt.leaf = tc, tc, leaf
 	n.rd.Reset(n.c.in)
 	return nil
 }
@@ -380,8 +390,11 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 			}
 			return k, nil
 		},
-		Bindings:       n.bindings(),
-		PlusAdvertised: n.plus(),
+		Bindings: n.bindings(),
+		// A client refused a -PLUS attempt on this stream for its binding
+		// type has learnt that the server cannot bind with it: its "y"
+		// flag is then the truth, not a sign of a downgrade (README.md).
+		PlusAdvertised: n.plus() && n.cbRefused == 0,
 		Domain:         n.domain,
 		Secret:         n.srv.opts.SASLSecret,
 		FakeIterations: n.srv.opts.SCRAMIterations,
@@ -395,6 +408,9 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 	}
 	for {
 		chal, done, err := mech.Next(ctx, data)
+		if errors.Is(err, sasl.ErrBindingType) {
+			return false, n.bindingRefused()
+		}
 		if err != nil {
 			return false, n.saslFailed(saslCondition(err), "", mech.Username())
 		}
@@ -403,7 +419,7 @@ func (n *negotiation) authenticate(ctx context.Context, st *wire.Stanza) (ok boo
 			if az := mech.Authzid(); az != "" && az != user+"@"+n.domain {
 				return false, n.saslFailed("invalid-authzid", "", user)
 			}
-			if n.srv.limits.blockedAccount(user + "@" + n.domain) {
+			if n.srv.limits.blockedFrom(ip, user+"@"+n.domain) {
 				return false, n.saslFailed("temporary-auth-failure", "Too many failed attempts; try later", "")
 			}
 			n.user = user
@@ -455,6 +471,25 @@ func saslCondition(err error) string {
 		return "invalid-mechanism"
 	}
 	return "not-authorized"
+}
+
+// maxBindingRefusals is how many -PLUS attempts with an unusable
+// channel-binding type a stream may make without them counting as failed
+// attempts: one per -PLUS mechanism offered, which is what a client that
+// walks down the offered list (slixmpp) needs.
+const maxBindingRefusals = 3
+
+// bindingRefused answers a -PLUS attempt whose channel-binding type this
+// link cannot provide. It is not a password guess: it is neither counted
+// against the address nor delayed, and the client may go on with another
+// mechanism.
+func (n *negotiation) bindingRefused() error {
+	n.cbRefused++
+	text := "Channel-binding type not available on this connection; available: " + strings.Join(n.bindingTypes(), " ")
+	if n.cbRefused > maxBindingRefusals {
+		return n.saslFailed("invalid-mechanism", text, "")
+	}
+	return n.write(saslFailure("invalid-mechanism", text))
 }
 
 // saslFailed answers a failed attempt, counts it and ends the stream when the

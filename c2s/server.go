@@ -9,10 +9,8 @@ package c2s
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,9 +48,9 @@ type Options struct {
 	Router   *router.Router
 	Accounts storage.Accounts
 	// TLS serves certificates for every local domain; nil disables TLS.
+	// The certificate each handshake presents is recorded for
+	// tls-server-end-point.
 	TLS *tls.Config
-	// Certificate returns the leaf currently served (tls-server-end-point).
-	Certificate func() *x509.Certificate
 
 	RequireTLS     bool // no SASL before TLS
 	AllowPlain     bool // offer PLAIN (only over TLS unless RequireTLS is false)
@@ -77,8 +75,8 @@ type Options struct {
 
 	MaxAuthFailures          int           // per stream, then policy-violation; 0 = 3, negative = unlimited
 	FailureDelay             time.Duration // before answering a failed auth
-	IPFailuresPerMinute      int
-	AccountFailuresPerMinute int
+	IPFailuresPerMinute      int           // failed logins per minute from one address (IPv6: /64)
+	AccountFailuresPerMinute int           // … from one address against one account
 	MaxConnsPerIP            int
 	MaxSessionsPerAccount    int
 	StanzasPerSecond         int // per session, inbound; 0 = unlimited
@@ -104,9 +102,10 @@ type Options struct {
 	// Extensions handle non-stanza elements after binding, keyed by
 	// "namespace localname".
 	Extensions map[string]ExtHandler
-	// TrustedProxy reports whether a WebSocket request from addr arrived
-	// through a TLS-terminating proxy (so the stream counts as secure).
-	TrustedProxy func(r *http.Request) bool
+	// ClientOf tells who sent a WebSocket request: the client's address and
+	// whether its connection was TLS (see BehindProxies); nil is
+	// DirectClient.
+	ClientOf ClientOf
 }
 
 // Server owns the c2s listeners and the sessions on them.
@@ -118,6 +117,11 @@ type Server struct {
 	// authLog logs failed logins, which anyone can cause: at most a few
 	// lines a second (internal/lograte).
 	authLog *slog.Logger
+
+	tlsCfg *tls.Config // opts.TLS, recording the certificate presented
+	// presented maps a connection in its TLS handshake to the certificate
+	// GetCertificate chose for it.
+	presented sync.Map
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -202,6 +206,7 @@ func New(o Options) *Server {
 		perIP:     make(map[string]int),
 		resumable: make(map[string]*Session),
 	}
+	srv.tlsCfg = srv.serverTLS(o.TLS)
 	o.Router.HandleIQ("set", nsSession, router.ToServer|router.ToBare, func(c *router.Context) { c.Reply(nil) })
 	return srv
 }
@@ -306,15 +311,15 @@ func (srv *Server) handshakeAndNegotiate(c *conn, t *tcpTransport, nc net.Conn, 
 			nc.Close()
 			return nil, nil, 0
 		}
-		tc := tls.Server(nc, srv.opts.TLS)
 		_ = nc.SetDeadline(time.Now().Add(srv.opts.NegotiationTimeout))
-		if err := tc.Handshake(); err != nil {
+		tc, leaf, err := srv.handshake(nc)
+		if err != nil {
 			srv.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 			nc.Close()
 			return nil, nil, 0
 		}
 		_ = nc.SetDeadline(time.Time{})
-		t.conn, t.tls = tc, tc
+		t.conn, t.tls, t.leaf = tc, tc, leaf
 	}
 	return srv.negotiate(c, mode != NoTLS)
 }

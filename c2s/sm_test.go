@@ -155,7 +155,7 @@ func TestSMResumeAfterCut(t *testing.T) {
 }
 
 func TestSMResumeOntoWebSocket(t *testing.T) {
-	e := servertest.Start(t, nil)
+	e := servertest.Start(t, trustLoopback) // as behind a TLS-terminating proxy
 	e.AddUser("alice", "secret-pw")
 	e.AddUser("bob", "secret-pw")
 	a := e.Login("alice", "secret-pw", "phone")
@@ -166,6 +166,7 @@ func TestSMResumeOntoWebSocket(t *testing.T) {
 	sync(t, a)
 	ws := cfg
 	ws.Mode, ws.Addr = client.WebSocket, e.WS
+	ws.Header = forwarded("", "https")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	b2, _, err := client.Resume(ctx, ws, id, b.H())

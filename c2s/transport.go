@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"sync"
@@ -36,6 +37,9 @@ var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &
 type tcpTransport struct {
 	conn net.Conn
 	tls  *tls.Conn // non-nil once TLS is up
+	// leaf is the certificate this link's handshake presented (nil before
+	// TLS and for a resumed TLS session).
+	leaf *x509.Certificate
 }
 
 func (t *tcpTransport) Read(p []byte) (int, error) { return t.conn.Read(p) }

@@ -3,7 +3,6 @@ package c2s
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -12,13 +11,16 @@ import (
 var errBinaryFrame = errors.New("c2s: binary WebSocket frame")
 
 // WebSocket returns the HTTP handler for RFC 7395 XMPP over WebSocket
-// (subprotocol "xmpp"). The stream counts as secure when the HTTP listener
-// is TLS or the request came through a trusted TLS-terminating proxy.
-func (srv *Server) WebSocket() http.Handler { return srv.WebSocketWith(srv.opts.TrustedProxy) }
+// (subprotocol "xmpp"), with Options.ClientOf (DirectClient if nil) telling
+// the client's address and whether its connection was TLS.
+func (srv *Server) WebSocket() http.Handler { return srv.WebSocketWith(srv.opts.ClientOf) }
 
-// WebSocketWith is WebSocket with its own trusted-proxy test (one per HTTP
-// listener).
-func (srv *Server) WebSocketWith(trusted func(*http.Request) bool) http.Handler {
+// WebSocketWith is WebSocket with its own ClientOf (one per HTTP listener:
+// each has its trusted proxies).
+func (srv *Server) WebSocketWith(clientOf ClientOf) http.Handler {
+	if clientOf == nil {
+		clientOf = DirectClient
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 			Subprotocols:       []string{"xmpp"},
@@ -32,13 +34,8 @@ func (srv *Server) WebSocketWith(trusted func(*http.Request) bool) http.Handler 
 			return
 		}
 		c.SetReadLimit(int64(srv.opts.MaxStanza) + 1024)
-		addr, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
-		var ra net.Addr = addr
-		if addr == nil {
-			ra = &net.TCPAddr{}
-		}
-		t := &wsTransport{c: c, addr: ra, tstate: r.TLS}
-		t.isSec = r.TLS != nil || (trusted != nil && trusted(r))
+		ip, secure := clientOf(r)
+		t := &wsTransport{c: c, addr: clientAddr(r, ip), tstate: r.TLS, isSec: secure}
 		cn := &conn{t: t}
 		if !srv.admit(cn) {
 			c.Close(websocket.StatusPolicyViolation, "too many connections")

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,12 @@ type Config struct {
 	// Dial, if set, opens the TCP connection (StartTLS and Plain modes):
 	// tests use it to shape the socket.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// LocalIP, if set, is the source address to connect from (tests use
+	// 127.0.0.2 as a second client host).
+	LocalIP net.IP
+	// Header is sent with the WebSocket upgrade request (a reverse proxy's
+	// X-Forwarded-For / X-Forwarded-Proto, in tests).
+	Header http.Header
 }
 
 // Client is one bound session.
@@ -110,7 +117,12 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 	}
 	switch cfg.Mode {
 	case WebSocket:
-		ws, _, err := websocket.Dial(ctx, cfg.Addr, &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
+		opts := &websocket.DialOptions{Subprotocols: []string{"xmpp"}, HTTPHeader: cfg.Header}
+		if cfg.LocalIP != nil {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.LocalIP}}
+			opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		}
+		ws, _, err := websocket.Dial(ctx, cfg.Addr, opts)
 		if err != nil {
 			return err
 		}
@@ -118,7 +130,7 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 		c.ws = ws
 		c.conn = websocket.NetConn(context.Background(), ws, websocket.MessageText)
 	case DirectTLS:
-		d := tls.Dialer{Config: withALPN(tcfg)}
+		d := tls.Dialer{Config: withALPN(tcfg), NetDialer: localDialer(cfg)}
 		nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
 		if err != nil {
 			return err
@@ -127,7 +139,7 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 	default:
 		dial := cfg.Dial
 		if dial == nil {
-			dial = (&net.Dialer{}).DialContext
+			dial = localDialer(cfg).DialContext
 		}
 		nc, err := dial(ctx, "tcp", cfg.Addr)
 		if err != nil {
@@ -140,6 +152,14 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 	}
 	c.rd = wire.NewReader(c.conn, 1<<20)
 	return nil
+}
+
+func localDialer(cfg Config) *net.Dialer {
+	d := &net.Dialer{}
+	if cfg.LocalIP != nil {
+		d.LocalAddr = &net.TCPAddr{IP: cfg.LocalIP}
+	}
+	return d
 }
 
 func withALPN(t *tls.Config) *tls.Config {

@@ -87,7 +87,8 @@ type HTTPListener struct {
 	// HostMeta serves /.well-known/host-meta and host-meta.json.
 	HostMeta bool `conf:"host-meta"`
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Forwarded-Proto
-	// headers are believed.
+	// / Forwarded headers are believed (c2s.BehindProxies). No other peer,
+	// loopback included, may claim to be anything but itself.
 	TrustedProxies PrefixList `conf:"trusted-proxies"`
 }
 
@@ -117,8 +118,9 @@ type Auth struct {
 	MaxFailures int `conf:"max-failures,min=0"`
 	// FailureDelay is waited before answering a failed attempt.
 	FailureDelay time.Duration `conf:"failure-delay,max=1m"`
-	// Failed attempts per minute allowed from one IP address and against
-	// one account (0 = unlimited).
+	// Failed attempts per minute allowed from one IP address, and from one
+	// IP address against one account (0 = unlimited). No limit is kept per
+	// account alone: a stranger must not lock the owner out.
 	IPFailuresPerMinute      int `conf:"ip-failures-per-minute,min=0"`
 	AccountFailuresPerMinute int `conf:"account-failures-per-minute,min=0"`
 	// ChannelBinding offers the SCRAM-*-PLUS mechanisms.

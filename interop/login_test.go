@@ -135,3 +135,67 @@ func TestSlixmppChannelBinding(t *testing.T) {
 		}
 	})
 }
+
+// TestSlixmppDefaultConfig: slixmpp left to itself (every mechanism
+// offered, its own tls-unique channel binding) logs in to the default
+// configuration over TLS 1.3. It tries SCRAM-SHA-512/256/1-PLUS with
+// tls-unique, which a TLS 1.3 link cannot provide; the server refuses each
+// with <invalid-mechanism/> without counting it as a failed login, so the
+// client goes on to SCRAM-SHA-512 with the GS2 flag "y", which is honest
+// after such a refusal and accepted. The failure delay is raised to a
+// minute: had any attempt been counted as a failed password, the login
+// would stall past the test's wait (the default delay is a second).
+func TestSlixmppDefaultConfig(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Auth = conf.Default(t.TempDir()).Auth
+		c.Auth.FailureDelay = time.Minute
+	})
+	e.AddUser("alice", "correct horse")
+	for _, direct := range []bool{false, true} {
+		p := startSlix(t, e, "alice", "correct horse", "slix", slixOpts{DirectTLS: direct, ChannelBinding: true, NoRoster: true})
+		// Not p.online(): refused -PLUS attempts are expected here.
+		s := p.expect("session_start", func(e event) bool {
+			if e.is("stream_error") || e.is("disconnected") {
+				t.Fatalf("login failed: %v", e)
+			}
+			return e.is("session_start")
+		})
+		// A figure, not an assertion: connect to session start, as slixmpp
+		// timed it (the event "start" is emitted just before connecting).
+		for _, ev := range p.seen {
+			if ev.is("start") {
+				t0, _ := ev["t"].(float64)
+				t1, _ := s["t"].(float64)
+				t.Logf("direct TLS %v: connected and logged in within %.0f ms", direct, (t1-t0)*1000)
+			}
+		}
+		if got := s.str("tls"); got != "TLSv1.3" {
+			t.Errorf("TLS version = %q, want TLSv1.3", got)
+		}
+		if got := s.str("mech"); got != "SCRAM-SHA-512" {
+			t.Errorf("mechanism = %q, want SCRAM-SHA-512", got)
+		}
+		var attempts, failures []string
+		for _, ev := range p.seen {
+			switch {
+			case ev.is("auth_attempt"):
+				attempts = append(attempts, ev.str("mech"))
+			case ev.is("auth_failure"):
+				failures = append(failures, ev.str("mech")+":"+ev.str("condition"))
+			}
+		}
+		want := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512"}
+		if strings.Join(attempts, " ") != strings.Join(want, " ") {
+			t.Errorf("SASL attempts = [%s], want [%s]", quoteList(attempts), quoteList(want))
+		}
+		for _, f := range failures {
+			if !strings.HasSuffix(f, ":invalid-mechanism") {
+				t.Errorf("failure %s, want invalid-mechanism for the -PLUS attempts", f)
+			}
+		}
+		p.do(map[string]any{"cmd": "ping"})
+		p.send(map[string]any{"cmd": "quit"})
+		p.wait(waitEvent)
+	}
+}

@@ -1,14 +1,17 @@
 package interop
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/server/servertest"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -38,7 +41,7 @@ var nodeArgs = sync.OnceValues(func() ([]string, string) {
 	return nil, "node " + v + " has no WebSocket (need Node >= 20.10)"
 })
 
-// TestXMPPJSWebSocket logs xmpp.js in over ws:// (RFC 7395) with SCRAM,
+// TestXMPPJSWebSocket logs xmpp.js in over wss:// (RFC 7395) with SCRAM,
 // sends a message to a user of the Go client and receives the reply.
 func TestXMPPJSWebSocket(t *testing.T) {
 	t.Parallel()
@@ -46,7 +49,12 @@ func TestXMPPJSWebSocket(t *testing.T) {
 	if node == nil {
 		missing(t, "%s", why)
 	}
-	e := servertest.Start(t, nil)
+	// wss:// with the server's own certificate: a plain ws:// stream is not
+	// secure (only a trusted proxy can vouch for one), and the browser-style
+	// WebSocket of Node cannot send the proxy headers.
+	e := servertest.Start(t, func(c *conf.Config) { c.Listeners.HTTP[0].TLS = true })
+	port := e.Srv.HTTPAddrs()[0].(*net.TCPAddr).Port
+	wss := "wss://" + e.Domain + ":" + strconv.Itoa(port) + "/xmpp-websocket"
 	carolJID := e.AddUser("carol", "carol pw")
 	daveJID := e.AddUser("dave", "dave pw")
 	carol := e.Login("carol", "carol pw", "go")
@@ -56,8 +64,8 @@ func TestXMPPJSWebSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := append(append([]string{}, node...), "client.mjs", e.WS, e.Domain, "dave", "dave pw", "js")
-	js := startProc(t, "xmpp.js[dave]", dir, nil, argv...)
+	argv := append(append([]string{}, node...), "client.mjs", wss, e.Domain, "dave", "dave pw", "js")
+	js := startProc(t, "xmpp.js[dave]", dir, []string{"NODE_EXTRA_CA_CERTS=" + certFile(t, e)}, argv...)
 	s := js.expect("session_start", func(ev event) bool {
 		if ev.is("error") || ev.is("auth_failure") {
 			t.Fatalf("xmpp.js: login failed: %v", ev)

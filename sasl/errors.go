@@ -14,6 +14,11 @@ var (
 	// ErrInvalidMechanism: unknown mechanism, or a -PLUS mechanism without
 	// channel-binding data on this connection → <invalid-mechanism/>.
 	ErrInvalidMechanism = errors.New("sasl: invalid mechanism")
+	// ErrBindingType: a -PLUS exchange asked for a channel-binding type this
+	// connection does not provide (tls-unique, which TLS 1.3 does not
+	// define, or tls-exporter on TLS 1.2) → <invalid-mechanism/>. It is not
+	// a password guess: the client may retry with another mechanism.
+	ErrBindingType = errors.New("sasl: unsupported channel-binding type")
 	// ErrTemporary: the credential lookup failed (other than not found)
 	// → <temporary-auth-failure/>.
 	ErrTemporary = errors.New("sasl: temporary authentication failure")

@@ -11,7 +11,7 @@ import (
 func checkSentinel(t *testing.T, err error) {
 	t.Helper()
 	n := 0
-	for _, s := range []error{ErrNotAuthorized, ErrMalformed, ErrInvalidMechanism, ErrTemporary} {
+	for _, s := range []error{ErrNotAuthorized, ErrMalformed, ErrInvalidMechanism, ErrBindingType, ErrTemporary} {
 		if errors.Is(err, s) {
 			n++
 		}

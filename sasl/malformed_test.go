@@ -41,7 +41,7 @@ func TestMalformedClientFirst(t *testing.T) {
 		{"SCRAM-SHA-256", "p=tls_exporter,,n=juliet,r=abc", ErrMalformed},
 		{"SCRAM-SHA-256-PLUS", "n,,n=juliet,r=abc", ErrMalformed},
 		{"SCRAM-SHA-256-PLUS", "y,,n=juliet,r=abc", ErrMalformed},
-		{"SCRAM-SHA-256-PLUS", "p=tls-unique,,n=juliet,r=abc", ErrNotAuthorized},
+		{"SCRAM-SHA-256-PLUS", "p=tls-unique,,n=juliet,r=abc", ErrBindingType},
 		{"SCRAM-SHA-256", "n,,n=jul iet,r=abc", ErrNotAuthorized}, // fails PRECIS
 		{"SCRAM-SHA-256", "n,,n=" + strings.Repeat("a", maxMessage), ErrMalformed},
 		{"PLAIN", "juliet\x00r0m30!", ErrMalformed},

@@ -206,12 +206,12 @@ func TestBindingMismatch(t *testing.T) {
 	tls12 := ChannelBindings{TLSServerEndPoint: fakeBindings.TLSServerEndPoint}
 	s, _ := NewServer("SCRAM-SHA-256-PLUS", Options{Lookup: st.lookup, Bindings: tls12, PlusAdvertised: true})
 	c, _ := NewClient("SCRAM-SHA-256-PLUS", "juliet", "r0m30!", ClientOptions{Bindings: fakeBindings, BindingType: BindingTLSExporter})
-	if err := exchange(t, c, s); !errors.Is(err, ErrNotAuthorized) {
+	if err := exchange(t, c, s); !errors.Is(err, ErrBindingType) {
 		t.Fatal(err)
 	}
 	// tls-unique is not supported.
 	s, _ = NewServer("SCRAM-SHA-256-PLUS", Options{Lookup: st.lookup, Bindings: fakeBindings, PlusAdvertised: true})
-	if _, _, err := s.Next(context.Background(), []byte("p=tls-unique,,n=juliet,r=abc")); !errors.Is(err, ErrNotAuthorized) {
+	if _, _, err := s.Next(context.Background(), []byte("p=tls-unique,,n=juliet,r=abc")); !errors.Is(err, ErrBindingType) {
 		t.Fatal(err)
 	}
 }

@@ -196,7 +196,7 @@ func (s *scramServer) clientFirst(ctx context.Context, resp []byte) ([]byte, err
 		}
 		s.cbData = s.opts.Bindings.data(name)
 		if s.cbData == nil {
-			return nil, errNotAuth("unsupported-channel-binding-type")
+			return nil, &Error{Err: ErrBindingType, Reason: "unsupported-channel-binding-type"}
 		}
 	default:
 		return nil, errMalformed("invalid-encoding")

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -132,7 +131,6 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		Router:                   s.Router,
 		Accounts:                 store.Accounts(),
 		TLS:                      cs.TLSConfig(uint16(cfg.TLS.MinVersion), "xmpp-client"),
-		Certificate:              cs.Leaf,
 		RequireTLS:               cfg.Auth.RequireTLS,
 		AllowPlain:               cfg.Auth.AllowPlain,
 		ChannelBinding:           cfg.Auth.ChannelBinding,
@@ -222,25 +220,14 @@ func (s *Server) Start() error {
 
 func (s *Server) startHTTP(l conf.HTTPListener) error {
 	mux := http.NewServeMux()
-	proxies := l.TrustedProxies
-	trusted := func(r *http.Request) bool {
-		ap, err := netip.ParseAddrPort(r.RemoteAddr)
-		if err != nil {
-			return false
-		}
-		addr := ap.Addr().Unmap()
-		if proxies.Contains(addr) {
-			return r.Header.Get("X-Forwarded-Proto") == "https"
-		}
-		// A proxy on this very host that terminates TLS is the usual setup
-		// for a loopback HTTP listener.
-		return addr.IsLoopback()
-	}
+	// X-Forwarded-For / X-Forwarded-Proto / Forwarded are believed from
+	// the trusted proxies only; a loopback peer is not trusted by itself.
+	clientOf := c2s.BehindProxies(l.TrustedProxies)
 	if l.WebSocketPath != "" {
-		mux.Handle(l.WebSocketPath, s.C2S.WebSocketWith(trusted))
+		mux.Handle(l.WebSocketPath, s.C2S.WebSocketWith(clientOf))
 	}
 	if l.BOSHPath != "" {
-		mux.Handle(l.BOSHPath, s.C2S.BOSH(c2s.BOSHOptions{Trusted: trusted}))
+		mux.Handle(l.BOSHPath, s.C2S.BOSH(c2s.BOSHOptions{ClientOf: clientOf}))
 	}
 	for _, rt := range s.httpRoutes {
 		mux.Handle(rt.pattern, rt.h)

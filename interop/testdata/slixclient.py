@@ -17,6 +17,7 @@ import logging
 import os
 import ssl
 import sys
+import time
 from pathlib import Path
 
 import slixmpp
@@ -27,6 +28,7 @@ NS_DELAY = "{urn:xmpp:delay}delay"
 
 def emit(ev, **kw):
     kw["ev"] = ev
+    kw["t"] = time.monotonic()  # seconds, for figures measured by the tests
     sys.stdout.write(json.dumps(kw, sort_keys=True) + "\n")
     sys.stdout.flush()
 
