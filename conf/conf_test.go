@@ -61,7 +61,10 @@ func TestDefault(t *testing.T) {
 				{Address: "127.0.0.1:5222", TLS: TLSStartTLS},
 				{Address: "127.0.0.1:5223", TLS: TLSDirect},
 			},
-			HTTP: []HTTPListener{{Address: "127.0.0.1:5280", WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true}},
+			HTTP: []HTTPListener{
+				{Address: "127.0.0.1:5280", WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true},
+				{Address: "127.0.0.1:5281", TLS: true, WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true},
+			},
 		},
 		Storage: Storage{Driver: DriverSQLite, Path: "/srv/xmppd/xmppd.db"},
 		Auth: Auth{RequireTLS: true, AllowPlain: true, SCRAMIterations: 4096, MaxFailures: 3,
@@ -144,7 +147,8 @@ func TestExampleCheckCatchesStaleness(t *testing.T) {
 	for _, tc := range []struct{ name, old, new, want string }{
 		{"missing attribute", ` outbound-queue="1000"`, ``, "xmppd/limits@outbound-queue is not in the example"},
 		{"missing element", `<log level="info" format="text" file=""/>`, ``, "xmppd/log is not in the example"},
-		{"missing list", `<http address="127.0.0.1:5280" tls="false" websocket-path="/xmpp-websocket" bosh-path="/http-bind" host-meta="true" trusted-proxies=""/>`, ``, "xmppd/listeners/http is not in the example"},
+		{"missing list", "<http address=\"127.0.0.1:5280\" tls=\"false\" websocket-path=\"/xmpp-websocket\" bosh-path=\"/http-bind\" host-meta=\"true\" trusted-proxies=\"\"/>\n" + httpsExample, ``, "xmppd/listeners/http is not in the example"},
+		{"shorter list", httpsExample, ``, "lists differ in length"},
 		{"wrong value", `ping-interval="60s"`, `ping-interval="61s"`, `xmppd/limits@ping-interval: the example says "61s" but the default is "1m"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,3 +400,9 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+// httpsExample is the example's second HTTP listener with its comment.
+const httpsExample = `    <!-- The same over HTTPS: browsers reach WebSocket and BOSH here without a
+         proxy (a plain-HTTP stream may log in only through a trusted proxy
+         that terminated TLS, see above). -->
+    <http address="127.0.0.1:5281" tls="true" websocket-path="/xmpp-websocket" bosh-path="/http-bind" host-meta="true" trusted-proxies=""/>`

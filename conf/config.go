@@ -164,8 +164,8 @@ type Log struct {
 // Default returns the embedded default configuration, the one used when
 // there is no configuration file: domain localhost, data in dataDir
 // (DefaultDataDir if ""), c2s with STARTTLS on 127.0.0.1:5222 and direct TLS
-// on 127.0.0.1:5223, HTTP on 127.0.0.1:5280 with WebSocket at
-// /xmpp-websocket, a generated self-signed certificate, and every registered
+// on 127.0.0.1:5223, HTTP on 127.0.0.1:5280 and HTTPS on 127.0.0.1:5281 with
+// WebSocket at /xmpp-websocket and BOSH at /http-bind, a generated self-signed certificate, and every registered
 // module with its defaults.
 func Default(dataDir string) *Config {
 	c := defaults(dataDir)
@@ -190,6 +190,7 @@ func defaults(dataDir string) *Config {
 			},
 			HTTP: []HTTPListener{
 				{Address: "127.0.0.1:5280", WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true},
+				{Address: "127.0.0.1:5281", TLS: true, WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true},
 			},
 		},
 		Storage: Storage{Driver: DriverSQLite, Path: "xmppd.db"},
