@@ -2,6 +2,7 @@ package c2s_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -286,5 +288,71 @@ func TestSessionBufferBytes(t *testing.T) {
 				t.Errorf("%d messages stored, %d sent", len(stored), len(sent))
 			}
 		})
+	}
+}
+
+// TestBOSHBufferBounded: a BOSH client that stops sending requests is a
+// slow consumer too. What waits for its requests is bounded by
+// session-buffer: flooded with 16 KiB messages, its session ends once
+// about session-buffer bytes wait, instead of growing without end.
+func TestBOSHBufferBounded(t *testing.T) {
+	const budget = 256 << 10
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Limits.MaxStanzaSize = 64 * conf.KiB
+		c.Limits.SessionBuffer = budget
+	})
+	e.AddUser("alice", "pw-alice-1")
+	e.AddUser("bob", "pw-bob-1")
+	b := &boshClient{t: t, url: e.BOSH, rid: 100}
+	head, _ := b.post("to='localhost' wait='1' hold='1' ver='1.6' xmpp:version='1.0'", "")
+	b.sid = attr(head, "sid")
+	m, err := sasl.NewClient("SCRAM-SHA-256", "bob", "pw-bob-1", sasl.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := m.Step(nil)
+	_, els := b.post("", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>"+base64.StdEncoding.EncodeToString(first)+"</auth>")
+	if len(els) != 1 || els[0].Name != "challenge" {
+		t.Fatalf("want a challenge, got %v", els)
+	}
+	var ch struct {
+		Data string `xml:",chardata"`
+	}
+	_ = els[0].Decode(&ch)
+	chal, _ := base64.StdEncoding.DecodeString(ch.Data)
+	final, _, err := m.Step(chal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, els = b.post("", "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"+base64.StdEncoding.EncodeToString(final)+"</response>"); len(els) != 1 || els[0].Name != "success" {
+		t.Fatalf("want success, got %v", els)
+	}
+	b.post("xmpp:restart='true' to='localhost'", "")
+	if _, els = b.post("", "<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>"); len(els) != 1 {
+		t.Fatalf("bind: %v", els)
+	}
+	s := sessionOf(t, e, "bob@localhost", "web")
+	// Bob sends no more requests. Alice floods him.
+	alice := e.Login("alice", "pw-alice-1", "r")
+	body := strings.Repeat("w", 16<<10)
+	for i := 0; ; i++ {
+		select {
+		case <-s.Done():
+			if sent := i * len(body); sent < budget-len(body) {
+				t.Fatalf("the session ended after only %d bytes", sent)
+			}
+			return
+		default:
+		}
+		if i > 2*budget/len(body) {
+			t.Fatalf("%d bytes wait for a BOSH client that fetches nothing, and its session goes on", i*len(body))
+		}
+		if err := alice.Send("<message to='bob@localhost/web' type='chat' id='w" + strconv.Itoa(i) + "'><body>" + body + "</body></message>"); err != nil {
+			t.Fatal(err)
+		}
+		id := "p" + strconv.Itoa(i)
+		if _, err := alice.IQ(timeout, "<iq type='get' id='"+id+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
