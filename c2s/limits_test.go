@@ -356,3 +356,76 @@ func TestBOSHBufferBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestCSIHoldBounded: what waits for an inactive client (XEP-0352) is
+// bounded by half of session-buffer (the other half is room for what
+// follows while it is written). Two 60 KiB presences wait; with the third
+// the hold passes 128 KiB, so all three go out at once instead of growing
+// the hold, and the session, which reads, stays.
+func TestCSIHoldBounded(t *testing.T) {
+	const budget = 256 << 10
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Limits.MaxStanzaSize = 64 * conf.KiB
+		c.Limits.SessionBuffer = budget
+	})
+	e.AddUser("alice", "pw-alice-1")
+	e.AddUser("bob", "pw-bob-1")
+	bob := e.Login("bob", "pw-bob-1", "r")
+	if err := bob.Send("<inactive xmlns='urn:xmpp:csi:0'/>"); err != nil {
+		t.Fatal(err)
+	}
+	// A ping answered means the <inactive/> before it was handled.
+	if _, err := bob.IQ(timeout, "<iq type='get' id='i1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "i1"); err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("p", 60<<10)
+	var senders []*client.Client
+	for i := range 3 {
+		senders = append(senders, e.Login("alice", "pw-alice-1", "r"+strconv.Itoa(i)))
+	}
+	// presencesBefore sends a message (never held) from the first sender and
+	// counts the presences bob got before it.
+	presencesBefore := func(id string) int {
+		t.Helper()
+		if err := senders[0].Send("<message to='bob@localhost/r' type='chat' id='" + id + "'><body>marker</body></message>"); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			st, err := bob.Next(timeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.ID == id {
+				return n
+			}
+			if st.Kind == wire.KindPresence {
+				n++
+			}
+		}
+	}
+	for i, c := range senders[:2] {
+		if err := c.Send("<presence to='bob@localhost/r'><status>" + pad + "</status></presence>"); err != nil {
+			t.Fatal(err)
+		}
+		// The ping's answer: the presence was routed.
+		if _, err := c.IQ(timeout, "<iq type='get' id='s"+strconv.Itoa(i)+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := presencesBefore("m1"); n != 0 {
+		t.Fatalf("%d presences reached the inactive client under the budget", n)
+	}
+	if err := senders[2].Send("<presence to='bob@localhost/r'><status>" + pad + "</status></presence>"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := senders[2].IQ(timeout, "<iq type='get' id='s2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := presencesBefore("m2"); n != 3 {
+		t.Fatalf("%d presences went out when the hold passed half the budget, want 3", n)
+	}
+	if held := sessionOf(t, e, "bob@localhost", "r").Buffered(); held > budget {
+		t.Fatalf("%d bytes held", held)
+	}
+}
