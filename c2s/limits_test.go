@@ -2,6 +2,7 @@ package c2s_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -286,5 +288,144 @@ func TestSessionBufferBytes(t *testing.T) {
 				t.Errorf("%d messages stored, %d sent", len(stored), len(sent))
 			}
 		})
+	}
+}
+
+// TestBOSHBufferBounded: a BOSH client that stops sending requests is a
+// slow consumer too. What waits for its requests is bounded by
+// session-buffer: flooded with 16 KiB messages, its session ends once
+// about session-buffer bytes wait, instead of growing without end.
+func TestBOSHBufferBounded(t *testing.T) {
+	const budget = 256 << 10
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Limits.MaxStanzaSize = 64 * conf.KiB
+		c.Limits.SessionBuffer = budget
+	})
+	e.AddUser("alice", "pw-alice-1")
+	e.AddUser("bob", "pw-bob-1")
+	b := &boshClient{t: t, url: e.BOSH, rid: 100}
+	head, _ := b.post("to='localhost' wait='1' hold='1' ver='1.6' xmpp:version='1.0'", "")
+	b.sid = attr(head, "sid")
+	m, err := sasl.NewClient("SCRAM-SHA-256", "bob", "pw-bob-1", sasl.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := m.Step(nil)
+	_, els := b.post("", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>"+base64.StdEncoding.EncodeToString(first)+"</auth>")
+	if len(els) != 1 || els[0].Name != "challenge" {
+		t.Fatalf("want a challenge, got %v", els)
+	}
+	var ch struct {
+		Data string `xml:",chardata"`
+	}
+	_ = els[0].Decode(&ch)
+	chal, _ := base64.StdEncoding.DecodeString(ch.Data)
+	final, _, err := m.Step(chal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, els = b.post("", "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"+base64.StdEncoding.EncodeToString(final)+"</response>"); len(els) != 1 || els[0].Name != "success" {
+		t.Fatalf("want success, got %v", els)
+	}
+	b.post("xmpp:restart='true' to='localhost'", "")
+	if _, els = b.post("", "<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>"); len(els) != 1 {
+		t.Fatalf("bind: %v", els)
+	}
+	s := sessionOf(t, e, "bob@localhost", "web")
+	// Bob sends no more requests. Alice floods him.
+	alice := e.Login("alice", "pw-alice-1", "r")
+	body := strings.Repeat("w", 16<<10)
+	for i := 0; ; i++ {
+		select {
+		case <-s.Done():
+			if sent := i * len(body); sent < budget-len(body) {
+				t.Fatalf("the session ended after only %d bytes", sent)
+			}
+			return
+		default:
+		}
+		if i > 2*budget/len(body) {
+			t.Fatalf("%d bytes wait for a BOSH client that fetches nothing, and its session goes on", i*len(body))
+		}
+		if err := alice.Send("<message to='bob@localhost/web' type='chat' id='w" + strconv.Itoa(i) + "'><body>" + body + "</body></message>"); err != nil {
+			t.Fatal(err)
+		}
+		id := "p" + strconv.Itoa(i)
+		if _, err := alice.IQ(timeout, "<iq type='get' id='"+id+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCSIHoldBounded: what waits for an inactive client (XEP-0352) is
+// bounded by half of session-buffer (the other half is room for what
+// follows while it is written). Two 60 KiB presences wait; with the third
+// the hold passes 128 KiB, so all three go out at once instead of growing
+// the hold, and the session, which reads, stays.
+func TestCSIHoldBounded(t *testing.T) {
+	const budget = 256 << 10
+	e := servertest.Start(t, func(c *conf.Config) {
+		c.Limits.MaxStanzaSize = 64 * conf.KiB
+		c.Limits.SessionBuffer = budget
+	})
+	e.AddUser("alice", "pw-alice-1")
+	e.AddUser("bob", "pw-bob-1")
+	bob := e.Login("bob", "pw-bob-1", "r")
+	if err := bob.Send("<inactive xmlns='urn:xmpp:csi:0'/>"); err != nil {
+		t.Fatal(err)
+	}
+	// A ping answered means the <inactive/> before it was handled.
+	if _, err := bob.IQ(timeout, "<iq type='get' id='i1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "i1"); err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("p", 60<<10)
+	var senders []*client.Client
+	for i := range 3 {
+		senders = append(senders, e.Login("alice", "pw-alice-1", "r"+strconv.Itoa(i)))
+	}
+	// presencesBefore sends a message (never held) from the first sender and
+	// counts the presences bob got before it.
+	presencesBefore := func(id string) int {
+		t.Helper()
+		if err := senders[0].Send("<message to='bob@localhost/r' type='chat' id='" + id + "'><body>marker</body></message>"); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			st, err := bob.Next(timeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.ID == id {
+				return n
+			}
+			if st.Kind == wire.KindPresence {
+				n++
+			}
+		}
+	}
+	for i, c := range senders[:2] {
+		if err := c.Send("<presence to='bob@localhost/r'><status>" + pad + "</status></presence>"); err != nil {
+			t.Fatal(err)
+		}
+		// The ping's answer: the presence was routed.
+		if _, err := c.IQ(timeout, "<iq type='get' id='s"+strconv.Itoa(i)+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := presencesBefore("m1"); n != 0 {
+		t.Fatalf("%d presences reached the inactive client under the budget", n)
+	}
+	if err := senders[2].Send("<presence to='bob@localhost/r'><status>" + pad + "</status></presence>"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := senders[2].IQ(timeout, "<iq type='get' id='s2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := presencesBefore("m2"); n != 3 {
+		t.Fatalf("%d presences went out when the hold passed half the budget, want 3", n)
+	}
+	if held := sessionOf(t, e, "bob@localhost", "r").Buffered(); held > budget {
+		t.Fatalf("%d bytes held", held)
 	}
 }

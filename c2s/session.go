@@ -90,12 +90,16 @@ func (s *Session) send(raw []byte, stanza bool) bool {
 		return false
 	}
 	if stanza && s.csi.inactive && s.csi.hold(raw) {
-		if s.bufferedLocked() <= s.srv.opts.SessionBuffer {
+		budget := s.srv.opts.SessionBuffer
+		if s.csi.bytes <= budget/2 && s.bufferedLocked() <= budget {
 			s.mu.Unlock()
 			return true
 		}
-		// Too much waits for an inactive client: it goes out now, and
-		// the outbound limits apply to it.
+		// Too much waits for an inactive client (half the budget: the
+		// rest is room for what follows while it is written): it goes
+		// out now. Moving it to the queue takes no new memory, so the
+		// budget allows it; what comes next meets the usual limits.
+		allowed := max(budget, s.bufferedLocked())
 		held := s.csi.take()
 		s.mu.Unlock()
 		for _, raw := range held {
@@ -104,7 +108,7 @@ func (s *Session) send(raw []byte, stanza bool) bool {
 				s.mu.Unlock()
 				return false
 			}
-			s.enqueueLocked(raw, true)
+			s.enqueueWithin(raw, true, allowed)
 		}
 		return true
 	}
@@ -114,7 +118,12 @@ func (s *Session) send(raw []byte, stanza bool) bool {
 // enqueueLocked queues raw on the link (and, for a stanza with stream
 // management on, in the unacknowledged list). It unlocks s.mu.
 func (s *Session) enqueueLocked(raw []byte, stanza bool) bool {
-	limit, budget := s.srv.opts.OutboundQueue, s.srv.opts.SessionBuffer
+	return s.enqueueWithin(raw, stanza, s.srv.opts.SessionBuffer)
+}
+
+// enqueueWithin is enqueueLocked with budget bytes allowed for the session.
+func (s *Session) enqueueWithin(raw []byte, stanza bool, budget int) bool {
+	limit := s.srv.opts.OutboundQueue
 	requestAck := false
 	counted := stanza && s.sm.enabled // kept (and counted) as unacknowledged
 	if counted {
