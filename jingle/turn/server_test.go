@@ -484,8 +484,6 @@ func TestRelayToRelayNeedsPermission(t *testing.T) {
 	relayBothWays(t, b, udpPeer(t))
 }
 
-func buf1500() []byte { return make([]byte, 1500) }
-
 // An allocation made while its credentials were valid keeps working after
 // they expire (permissions, channels, refreshes); new allocations with them
 // are refused.
