@@ -48,15 +48,19 @@ func itoa(n int) string {
 // id (originals and copies alike, by the id of the forwarded message).
 func got(t *testing.T, c *client.Client, id string) (originals, sent, received int) {
 	t.Helper()
-	if _, err := c.IQ(timeout, "<iq type='get' id='barrier'><ping xmlns='urn:xmpp:ping'/></iq>", "barrier"); err != nil {
+	if err := c.Send("<iq type='get' id='barrier'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
 		t.Fatal(err)
 	}
 	for {
-		st, err := c.Expect(time.Millisecond, func(s *wire.Stanza) bool { return s.Kind == wire.KindMessage })
+		st, err := c.Expect(timeout, func(s *wire.Stanza) bool {
+			return s.Kind == wire.KindMessage || (s.Kind == wire.KindIQ && s.ID == "barrier")
+		})
 		if err != nil {
-			return
+			t.Fatalf("no answer to the ping: %v", err)
 		}
 		switch {
+		case st.Kind == wire.KindIQ:
+			return
 		case st.ID == id:
 			originals++
 		case client.Contains(st, "<sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'") && client.Contains(st, "id='"+id+"'"):

@@ -254,9 +254,16 @@ func TestDefaultPolicyRefusesLoopback(t *testing.T) {
 	if err := c.CreatePermission(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}); err == nil {
 		t.Error("CreatePermission for 127.0.0.1 succeeded")
 	}
-	_ = peer.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := peer.ReadFrom(make([]byte, 100)); err == nil {
-		t.Errorf("peer received %d bytes", n)
+	// The server answered both refusals: anything it relayed to the peer
+	// before is queued there ahead of a marker sent now.
+	marker := udpPeer(t)
+	if _, err := marker.WriteTo([]byte("marker"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, from, err := peer.ReadFrom(buf); err != nil || from.String() != marker.LocalAddr().String() {
+		t.Errorf("peer received %q from %v before the marker (%v)", buf[:n], from, err)
 	}
 	st := s.Stats()
 	if st.PermissionsRefused < 2 || st.PacketsToPeers != 0 {
@@ -314,20 +321,49 @@ func TestBandwidthLimit(t *testing.T) {
 		}
 	}
 	refill := int(time.Since(start).Seconds()*4) + 1 // what the bucket regained meanwhile
-	got := 0
+	// A one-byte marker through the same relay comes after every packet
+	// the server passed. The limit may drop a marker too: another one is
+	// sent whenever none came for a while, until one does.
+	got, markers, passed := 0, 0, 0
 	buf := make([]byte, 2000)
-	for {
-		_ = peer.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		if _, _, err := peer.ReadFrom(buf); err != nil {
-			break
+	for passed == 0 {
+		if markers == 100 {
+			t.Fatal("no marker passed the limit")
 		}
-		got++
+		if _, err := relay.WriteTo([]byte{'m'}, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		markers++
+		for {
+			_ = peer.SetReadDeadline(time.Now().Add(time.Second))
+			n, _, err := peer.ReadFrom(buf)
+			if err != nil {
+				break // send another marker
+			}
+			if n == 1 {
+				passed++
+				break
+			}
+			got++
+		}
 	}
 	if got < 3 || got > 4+refill {
 		t.Errorf("%d of 20 packets passed a 4 kB/s limit", got)
 	}
-	if st := s.Stats(); st.DroppedToPeers != uint64(20-got) {
-		t.Errorf("DroppedToPeers %d, want %d", st.DroppedToPeers, 20-got)
+	// Every packet and marker handled: the markers the server counted as
+	// sent, beyond the one read, are the only datagrams still to come.
+	waitFor(t, func() bool { st := s.Stats(); return st.PacketsToPeers+st.DroppedToPeers == uint64(20+markers) })
+	st := s.Stats()
+	for more := int(st.PacketsToPeers) - got - passed; more > 0; more-- {
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := peer.ReadFrom(buf)
+		if err != nil || n != 1 {
+			t.Fatalf("PacketsToPeers %d, but %d packets and %d markers arrived (%v)", st.PacketsToPeers, got, passed, err)
+		}
+		passed++
+	}
+	if want := uint64(20 - got + markers - passed); st.DroppedToPeers != want {
+		t.Errorf("DroppedToPeers %d, want %d", st.DroppedToPeers, want)
 	}
 }
 
@@ -343,10 +379,9 @@ func TestUnpermittedPeerDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return s.Stats().Unpermitted == 1 })
-	_ = relay.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if n, _, err := relay.ReadFrom(make([]byte, 100)); err == nil {
-		t.Errorf("client got %d bytes from a peer it gave no permission", n)
-	}
+	// The server has handled the stranger's packet: a permitted peer's
+	// answer, relayed after it, must be the first thing the client reads.
+	relayBothWays(t, relay, udpPeer(t))
 }
 
 func TestSecretFile(t *testing.T) {
@@ -440,16 +475,14 @@ func TestRelayToRelayNeedsPermission(t *testing.T) {
 	if _, err := a.WriteTo([]byte("hello"), b.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
-	_ = b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := b.ReadFrom(buf1500()); err == nil {
-		t.Fatalf("b got %d bytes without a permission", n)
-	}
-	if st := s.Stats(); st.Unpermitted != 1 || st.PacketsFromPeers != 0 {
+	waitFor(t, func() bool { return s.Stats().Unpermitted == 1 })
+	if st := s.Stats(); st.PacketsFromPeers != 0 {
 		t.Errorf("stats %+v", st)
 	}
+	// The server has handled a's packet: a permitted peer's answer,
+	// relayed after it, must be the first thing b reads.
+	relayBothWays(t, b, udpPeer(t))
 }
-
-func buf1500() []byte { return make([]byte, 1500) }
 
 // An allocation made while its credentials were valid keeps working after
 // they expire (permissions, channels, refreshes); new allocations with them
