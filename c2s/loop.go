@@ -114,8 +114,13 @@ func (s *Session) linkLost(gen uint64, clean bool) {
 	s.finish()
 }
 
-// finish ends the session once: out of the router, unavailable presence
-// (the unbound callbacks), and what it still held handed on (requeue).
+// finish ends the session once: what it still held handed on (requeue),
+// out of the router, unavailable presence (the unbound callbacks).
+//
+// Without stream management, the queue that was not written goes to
+// offline storage; a batch being written is waited for (the link is closed
+// first, so a blocked write fails at once) and, if it failed, handed on too.
+// With stream management, everything unacknowledged is handed on.
 func (s *Session) finish() {
 	s.mu.Lock()
 	if s.ended {
@@ -123,12 +128,6 @@ func (s *Session) finish() {
 		return
 	}
 	s.ended, s.ending = true, true
-	var held [][]byte
-	if s.sm.enabled {
-		held, s.sm.unacked = s.sm.unacked, nil
-	} else if !s.writing {
-		held, s.queue = s.queue, nil
-	}
 	if s.sm.hibernate != nil {
 		s.sm.hibernate.Stop()
 	}
@@ -144,7 +143,19 @@ func (s *Session) finish() {
 	if t != nil && !closing {
 		t.close()
 	}
+	var held [][]byte
+	s.mu.Lock()
+	if s.sm.enabled {
+		held, s.sm.unacked = s.sm.unacked, nil
+	} else {
+		s.waitWriterLocked()
+		held, s.queue = s.queue, nil
+	}
+	held = s.untrackedLocked(held)
+	s.mu.Unlock()
+	// Stored before the session leaves the router: whoever sees it gone
+	// (its unavailable presence) finds its messages in offline storage.
+	s.srv.requeue(s, held)
 	s.srv.router.Unbind(s)
 	s.srv.router.SessionUnbound(s)
-	s.srv.requeue(s, held)
 }

@@ -51,6 +51,11 @@ type Config struct {
 	// Silent stops the client from answering XEP-0199 pings by itself, as
 	// real clients do (tests of dead-client detection set it).
 	Silent bool
+	// Dial, when set, opens the TCP connection (tests use it to shape the
+	// socket: a tiny receive buffer, a reader that stops).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MaxStanza is the largest element the client reads (default 1 MiB).
+	MaxStanza int
 }
 
 // Client is one bound session.
@@ -112,15 +117,18 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 		c.ws = ws
 		c.conn = websocket.NetConn(context.Background(), ws, websocket.MessageText)
 	case DirectTLS:
-		d := tls.Dialer{Config: withALPN(tcfg)}
-		nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		nc, err := dialTCP(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		c.conn = nc
+		tc := tls.Client(nc, withALPN(tcfg))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return err
+		}
+		c.conn = tc
 	default:
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		nc, err := dialTCP(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -129,8 +137,20 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.conn.SetDeadline(dl)
 	}
-	c.rd = wire.NewReader(c.conn, 1<<20)
+	limit := cfg.MaxStanza
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	c.rd = wire.NewReader(c.conn, limit)
 	return nil
+}
+
+func dialTCP(ctx context.Context, cfg Config) (net.Conn, error) {
+	if cfg.Dial != nil {
+		return cfg.Dial(ctx, "tcp", cfg.Addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", cfg.Addr)
 }
 
 func withALPN(t *tls.Config) *tls.Config {
