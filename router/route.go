@@ -434,6 +434,18 @@ func (r *Router) NewContext(ctx context.Context, st *wire.Stanza, from, to jid.J
 	return &Context{Context: ctx, Router: r, Stanza: st, From: from, To: to, Origin: origin}
 }
 
+// Confirmer is implemented by sessions that can tell when a stanza reached
+// their client (c2s sessions). Offline storage uses it to delete a stored
+// message only once the client has it.
+type Confirmer interface {
+	// SendConfirmed queues raw like Send and calls confirm once the client
+	// has it: acknowledged (XEP-0198) when stream management is on,
+	// otherwise written to the link. If that never happens, confirm is not
+	// called and the session does not hand raw to offline storage when it
+	// ends: the caller still holds it.
+	SendConfirmed(raw []byte, confirm func()) bool
+}
+
 // Requeue gives a message that a session could not write to the offline
 // hooks (a dying connection, a full queue at shutdown).
 func (r *Router) Requeue(ctx context.Context, st *wire.Stanza) {
