@@ -78,6 +78,9 @@ func (m *Module) keep(c *router.Context) bool {
 	switch {
 	case errors.Is(err, storage.ErrQuotaExceeded):
 		c.Error("cancel", "service-unavailable", "The recipient's offline storage is full")
+	case errors.Is(err, storage.ErrNotFound):
+		// The account was deleted a moment ago (by another process).
+		c.Error("cancel", "service-unavailable", "")
 	case err != nil:
 		m.log.Error("storing offline message failed", "to", owner, "err", err)
 		c.Error("wait", "internal-server-error", "")

@@ -64,14 +64,6 @@ func (s *Server) HandleHTTP(pattern string, h http.Handler) {
 	s.httpRoutes = append(s.httpRoutes, httpRoute{pattern, h})
 }
 
-// accountsExist adapts storage.Accounts to router.Accounts.
-type accountsExist struct{ a storage.Accounts }
-
-func (a accountsExist) Exists(ctx context.Context, bare string) bool {
-	_, err := a.a.Get(ctx, bare)
-	return err == nil
-}
-
 // OpenStore opens the configured storage backend (also used by the CLI).
 func OpenStore(cfg *conf.Config) (storage.Store, error) {
 	switch cfg.Storage.Driver {
@@ -125,8 +117,10 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	accounts := newAccountCache(store.Accounts(), accountRecheck, accountCacheSize)
+	store = cachedStore{Store: store, accounts: accounts}
 	s := &Server{Config: cfg, Log: log, Store: store, Certs: cs, errs: make(chan error, 8)}
-	s.Router = router.New(log, cfg.IsLocal, accountsExist{store.Accounts()})
+	s.Router = router.New(log, cfg.IsLocal, accounts)
 	opts := c2s.Options{
 		Log:                      log,
 		Router:                   s.Router,
