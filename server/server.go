@@ -71,7 +71,7 @@ func OpenStore(cfg *conf.Config) (storage.Store, error) {
 		if err := os.MkdirAll(filepath.Dir(string(cfg.Storage.Path)), 0o700); err != nil {
 			return nil, err
 		}
-		return sqlite.Open(string(cfg.Storage.Path))
+		return sqlite.OpenWith(string(cfg.Storage.Path), sqlite.Options{FullSync: cfg.Storage.Sync == conf.SyncFull})
 	}
 	return nil, fmt.Errorf("storage driver %q is not available", cfg.Storage.Driver)
 }
