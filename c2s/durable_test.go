@@ -13,10 +13,12 @@ import (
 	"github.com/xmppd/xmppd/wire"
 )
 
-// bigBody is larger than what the kernel buffers of a loopback connection
-// take (about 1.6 MB with a 4 KiB receive buffer), so a write of it blocks
-// when the client does not read: whatever is queued behind it waits.
-const bigBody = 3 << 20
+// bigBody is larger than the kernel buffers of a loopback connection can
+// take when the client does not read: its 4 KiB receive buffer plus the
+// server's send buffer, which Linux grows to at most 4 MiB by default
+// (net.ipv4.tcp_wmem; about 1.6 MB measured here). A write of it blocks,
+// and whatever is queued behind it waits.
+const bigBody = 6 << 20
 
 func bigStanzas(c *conf.Config) { c.Limits.MaxStanzaSize = 8 * conf.MiB }
 
@@ -41,7 +43,11 @@ func TestUnwrittenQueueGoesOffline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sync(t, a) // all ten were routed to bob's queue: accepted
+	// All ten were routed to bob's queue: accepted. (A generous bound:
+	// behind a multi-megabyte message on a loaded machine.)
+	if _, err := a.IQ(3*timeout, "<iq type='get' id='routed' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "routed"); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
 	}

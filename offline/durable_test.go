@@ -63,7 +63,8 @@ func seqs(t *testing.T, e *servertest.Env, owner string) string {
 
 func sync(t *testing.T, c *client.Client, id string) {
 	t.Helper()
-	if _, err := c.IQ(timeout, "<iq type='get' id='"+id+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id); err != nil {
+	// A generous bound: behind a multi-megabyte message on a loaded machine.
+	if _, err := c.IQ(3*timeout, "<iq type='get' id='"+id+"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -78,13 +79,14 @@ func TestOfflineKeptUntilWritten(t *testing.T) {
 	e.AddUser("bob", "secret-pw")
 	a := e.Login("alice", "secret-pw", "phone")
 	// The first message is more than the kernel buffers of a loopback
-	// connection take (about 1.6 MB), so a write to a client that does not
-	// read cannot complete; the others wait behind it.
+	// connection take (a 4 KiB receive buffer plus a send buffer Linux caps
+	// at 4 MiB by default), so a write to a client that does not read
+	// cannot complete; the others wait behind it.
 	const n = 4
 	for i := 0; i < n; i++ {
 		pad := ""
 		if i == 0 {
-			pad = strings.Repeat("x", 3<<20)
+			pad = strings.Repeat("x", 6<<20)
 		}
 		_ = a.Send("<message type='chat' to='bob@localhost'><body>m" + strconv.Itoa(i) + " " + pad + "</body></message>")
 	}
@@ -109,7 +111,7 @@ func TestOfflineKeptUntilWritten(t *testing.T) {
 	b2 := e.LoginWith(cfg)
 	_ = b2.Send("<presence/>")
 	for i := 0; i < n; i++ {
-		m, err := b2.Expect(timeout, client.Kind(wire.KindMessage))
+		m, err := b2.Expect(3*timeout, client.Kind(wire.KindMessage))
 		if err != nil {
 			t.Fatal(err)
 		}
