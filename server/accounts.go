@@ -22,9 +22,10 @@ import (
 // and a deleted one stops being accepted as fast, at the cost of at most
 // one counter read per second under load. Negative answers are cached the
 // same way (a flood to made-up names costs one lookup per name), and the
-// cache is bounded: when full it starts over. A storage error is returned
-// as such (router.CheckedAccounts), never cached, and never read as "no
-// such user".
+// cache is bounded: when full it starts over. A storage error on a miss
+// is returned as such (router.CheckedAccounts), never cached, and never read
+// as "no such user"; while the counter cannot be read, cached answers are
+// still used, so recipients already known keep getting their messages.
 type accountCache struct {
 	a       storage.Accounts
 	recheck time.Duration
@@ -55,9 +56,7 @@ func (c *accountCache) Exists(ctx context.Context, bare string) bool {
 
 // Check implements router.CheckedAccounts.
 func (c *accountCache) Check(ctx context.Context, bare string) (bool, error) {
-	if err := c.fresh(ctx); err != nil {
-		return false, err
-	}
+	c.fresh(ctx)
 	c.mu.Lock()
 	ok, hit := c.known[bare]
 	epoch := c.epoch
@@ -84,17 +83,20 @@ func (c *accountCache) Check(ctx context.Context, bare string) (bool, error) {
 
 // fresh reads the store's change counter when the last reading is older
 // than recheck, and empties the cache if it moved.
-func (c *accountCache) fresh(ctx context.Context) error {
+func (c *accountCache) fresh(ctx context.Context) {
 	c.mu.Lock()
 	due := c.now().Sub(c.checked) >= c.recheck
 	epoch := c.epoch
 	c.mu.Unlock()
 	if !due {
-		return nil
+		return
 	}
 	n, err := c.a.Changes(ctx)
 	if err != nil {
-		return err
+		// The store cannot tell: answers already cached are still used
+		// (an online recipient still gets its messages); a miss asks the
+		// store, and fails with it. The next check reads the counter again.
+		return
 	}
 	c.mu.Lock()
 	if n != c.changes || c.epoch != epoch {
@@ -103,7 +105,6 @@ func (c *accountCache) fresh(ctx context.Context) error {
 	}
 	c.checked = c.now()
 	c.mu.Unlock()
-	return nil
 }
 
 func (c *accountCache) resetLocked() {
