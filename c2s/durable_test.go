@@ -10,6 +10,7 @@ import (
 
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/server/servertest"
+	"github.com/xmppd/xmppd/storage/sqlite"
 	"github.com/xmppd/xmppd/wire"
 )
 
@@ -68,5 +69,42 @@ func TestUnwrittenQueueGoesOffline(t *testing.T) {
 		if got := strings.Fields(bodyOf(st))[0]; got != "m"+strconv.Itoa(i) {
 			t.Fatalf("offline message %d is %q", i, got)
 		}
+	}
+}
+
+// TestShutdownHandsQueueOn: a shutdown whose timeout passes while a
+// receiver does not read still stores that receiver's queue before storage
+// closes.
+func TestShutdownHandsQueueOn(t *testing.T) {
+	e := servertest.Start(t, bigStanzas)
+	e.AddUser("alice", "secret-pw")
+	e.AddUser("bob", "secret-pw")
+	a := e.Login("alice", "secret-pw", "phone")
+	_, stall := e.LoginSlow("bob", "secret-pw", "phone", 0)
+	stall()
+	for i := 0; i < 3; i++ {
+		pad := ""
+		if i == 0 {
+			pad = strings.Repeat("x", bigBody)
+		}
+		_ = a.Send(msg("bob@localhost/phone", "m"+strconv.Itoa(i)+" "+pad))
+	}
+	if _, err := a.IQ(3*timeout, "<iq type='get' id='routed' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "routed"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no time to drain: links are closed at once
+	_ = e.Srv.Shutdown(ctx)
+	st, err := sqlite.Open(string(e.Config.Storage.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.Offline().Count(context.Background(), "bob@localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("%d of 3 queued messages stored at shutdown", n)
 	}
 }
