@@ -182,8 +182,11 @@ func TestOfflineKeptUntilAcked(t *testing.T) {
 			t.Fatalf("message %d: %s", i, m.Raw)
 		}
 	}
-	// Acknowledge everything received; the <r/> answer comes after the
-	// server processed the <a/>.
+	// Acknowledge everything received (the client counts a stanza just
+	// after handing it over: once a later ping's answer arrived, the three
+	// messages are counted); the <r/> answer comes after the server
+	// processed the <a/>.
+	sync(t, b2, "counted")
 	_ = b2.Send("<a xmlns='urn:xmpp:sm:3' h='" + strconv.FormatUint(uint64(b2.H()), 10) + "'/><r xmlns='urn:xmpp:sm:3'/>")
 	if _, err := b2.Expect(timeout, func(s *wire.Stanza) bool { return s.NS == client.NSSM && s.Name == "a" }); err != nil {
 		t.Fatal(err)
