@@ -165,8 +165,13 @@ func (s *Session) linkLost(gen uint64, clean bool) {
 	s.finish()
 }
 
-// finish ends the session once: out of the router, unavailable presence
-// (the unbound callbacks), and what it still held handed on (requeue).
+// finish ends the session once: what it still held handed on (requeue),
+// out of the router, unavailable presence (the unbound callbacks).
+//
+// Without stream management, the queue that was not written goes to
+// offline storage; a batch being written is waited for (the link is closed
+// first, so a blocked write fails at once) and, if it failed, handed on too.
+// With stream management, everything unacknowledged is handed on.
 func (s *Session) finish() {
 	s.mu.Lock()
 	if s.ended {
@@ -174,12 +179,6 @@ func (s *Session) finish() {
 		return
 	}
 	s.ended, s.ending = true, true
-	var held [][]byte
-	if s.sm.enabled {
-		held, s.sm.unacked, s.sm.unackedBytes = s.sm.unacked, nil, 0
-	} else if !s.writing {
-		held, s.queue, s.queueBytes = s.queue, nil, 0
-	}
 	if s.sm.hibernate != nil {
 		s.sm.hibernate.Stop()
 	}
@@ -194,8 +193,20 @@ func (s *Session) finish() {
 	if t != nil && !closing {
 		t.close()
 	}
+	var held [][]byte
+	s.mu.Lock()
+	if s.sm.enabled {
+		held, s.sm.unacked, s.sm.unackedBytes = s.sm.unacked, nil, 0
+	} else {
+		s.waitWriterLocked()
+		held, s.queue, s.queueBytes = s.queue, nil, 0
+	}
+	held = s.untrackedLocked(held)
+	s.mu.Unlock()
+	// Stored before the session leaves the router: whoever sees it gone
+	// (its unavailable presence) finds its messages in offline storage.
+	s.srv.requeue(s, held)
 	s.srv.router.Unbind(s)
 	s.srv.router.SessionUnbound(s)
-	s.srv.requeue(s, held)
 	close(s.done) // after what it held was handed on
 }

@@ -296,14 +296,11 @@ func (n *negotiation) exchange(ctx context.Context, tlsAvailable bool) (restart 
 			}
 		case st.Kind == wire.KindIQ && st.PayloadNS == nsBind && st.Type == "set":
 			s, reply := n.bind(ctx, st)
-			if err := n.write(reply); err != nil {
-				if s != nil {
-					s.finish()
-				}
-				return false, nil, err
-			}
 			if s != nil {
-				return false, s, nil
+				return false, s, nil // the result is the session's first output
+			}
+			if err := n.write(reply); err != nil {
+				return false, nil, err
 			}
 		default:
 			return false, nil, streamErr("not-authorized", "")
@@ -521,7 +518,9 @@ type bindPayload struct {
 	Resource string `xml:"bind>resource"`
 }
 
-// bind answers a resource binding request (RFC 6120 §7).
+// bind answers a resource binding request (RFC 6120 §7). On success the
+// result is already queued on the new session; otherwise the error reply
+// is returned.
 func (n *negotiation) bind(ctx context.Context, st *wire.Stanza) (*Session, []byte) {
 	var p bindPayload
 	if err := st.Decode(&p); err != nil {
@@ -551,17 +550,24 @@ func (n *negotiation) bind(ctx context.Context, st *wire.Stanza) (*Session, []by
 	s := &Session{srv: srv, t: n.t, in: n.c.in, j: j, jstr: j.String(), done: make(chan struct{})}
 	n.gen = s.gen
 	s.touch()
-	if old := srv.router.Bind(s); old != nil {
-		old.Replace()
-	}
-	srv.router.SessionBound(s)
 	b := make([]byte, 0, 128)
 	b = append(b, "<iq type='result' id='"...)
 	b = wire.AppendEscapedAttr(b, st.ID)
 	b = append(b, "'><bind xmlns='"+nsBind+"'><jid>"...)
 	b = wire.AppendEscapedText(b, s.jstr)
 	b = append(b, "</jid></bind></iq>"...)
-	return s, b
+	// The result is queued before the session can be found: whatever is
+	// routed to it from now on is written after its bind result. A write
+	// failure closes the link and the session ends from its reader.
+	s.mu.Lock()
+	s.queue = append(s.queue, b)
+	s.startWriterLocked()
+	s.mu.Unlock()
+	if old := srv.router.Bind(s); old != nil {
+		old.Replace()
+	}
+	srv.router.SessionBound(s)
+	return s, nil
 }
 
 // resume answers <resume/> (XEP-0198 §5): the session is found by its id,

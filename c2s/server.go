@@ -364,6 +364,13 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		for _, c := range conns {
 			c.t.close()
 		}
+		// Closed links end their sessions at once; give them the moment it
+		// takes to hand what they hold to offline storage before the
+		// caller closes storage.
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 		return ctx.Err()
 	}
 }

@@ -36,6 +36,12 @@ type Session struct {
 	closing bool // the link closes once its queue is written
 	ending  bool // the session ends with this link (no hibernation)
 	ended   bool
+	// written is signalled when the writer stops (finish waits for the
+	// batch in flight); created on first use.
+	written *sync.Cond
+	// tracked are stanzas queued with SendConfirmed, by their first byte.
+	tracked   map[*byte]trackedSend
+	confirmed []func() // confirmations an acknowledgement released
 
 	// Bytes held for the session, bounded by Options.SessionBuffer with
 	// sm.unackedBytes and csi.bytes: queued elements not also kept as
@@ -174,6 +180,85 @@ func (s *Session) enqueueWithin(raw []byte, stanza bool, budget int) bool {
 	return true
 }
 
+// trackedSend is a stanza whose sender waits to hear that the client has
+// it: acknowledged (XEP-0198, when stream management was on when it was
+// queued) or written to the link (without).
+type trackedSend struct {
+	confirm func()
+	byAck   bool
+}
+
+// SendConfirmed implements router.Confirmer: it queues raw like Send and
+// calls confirm once the client has it — acknowledged with XEP-0198 when
+// stream management is on, otherwise written to the link. A stanza that
+// never got there is not handed to offline storage when the session ends:
+// its sender still holds it (offline storage delivers it again later).
+func (s *Session) SendConfirmed(raw []byte, confirm func()) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	s.mu.Lock()
+	if s.ended || s.ending {
+		s.mu.Unlock()
+		return false
+	}
+	if s.tracked == nil {
+		s.tracked = make(map[*byte]trackedSend)
+	}
+	s.tracked[&raw[0]] = trackedSend{confirm: confirm, byAck: s.sm.enabled}
+	if s.enqueueLocked(raw, true) {
+		return true
+	}
+	s.mu.Lock()
+	delete(s.tracked, &raw[0])
+	s.mu.Unlock()
+	return false
+}
+
+// confirmedLocked takes the confirmations of the elements in done (written
+// when byAck is false, acknowledged when true).
+func (s *Session) confirmedLocked(done [][]byte, byAck bool) []func() {
+	if len(s.tracked) == 0 {
+		return nil
+	}
+	var fs []func()
+	for _, e := range done {
+		if len(e) == 0 {
+			continue
+		}
+		if t, ok := s.tracked[&e[0]]; ok && t.byAck == byAck {
+			delete(s.tracked, &e[0])
+			fs = append(fs, t.confirm)
+		}
+	}
+	return fs
+}
+
+// untrackedLocked drops the tracked stanzas from held (their senders keep
+// them) and forgets every remaining confirmation: the session is over.
+func (s *Session) untrackedLocked(held [][]byte) [][]byte {
+	if len(s.tracked) == 0 {
+		return held
+	}
+	out := held[:0:0]
+	for _, e := range held {
+		if len(e) > 0 {
+			if _, ok := s.tracked[&e[0]]; ok {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	s.tracked = nil
+	return out
+}
+
+func runAll(fs []func()) {
+	for _, f := range fs {
+		f()
+	}
+}
+
 func (s *Session) startWriterLocked() {
 	if !s.writing && s.t != nil {
 		s.writing = true
@@ -183,6 +268,12 @@ func (s *Session) startWriterLocked() {
 
 // flush drains the queue of link gen; it runs only while there is
 // something to write, and stops when the link is replaced.
+//
+// A batch is written when writeBatch returns nil. A batch whose write
+// failed goes back to the head of the queue (without stream management;
+// with it, the unacknowledged list holds it), so the session's end hands it
+// to offline storage: part of it may have reached the client, so a
+// duplicate is possible, a loss is not.
 func (s *Session) flush(gen uint64, t transport) {
 	var spare [][]byte
 	for {
@@ -199,6 +290,7 @@ func (s *Session) flush(gen uint64, t transport) {
 				s.queue = spare[:0]
 			}
 			closing := s.closing
+			s.signalWrittenLocked()
 			s.mu.Unlock()
 			if closing {
 				t.close()
@@ -212,6 +304,27 @@ func (s *Session) flush(gen uint64, t transport) {
 		s.inflight, s.queueBytes = s.queueBytes, 0
 		s.mu.Unlock()
 		err := t.writeBatch(q, time.Now().Add(s.srv.opts.WriteTimeout))
+		if err != nil {
+			s.logger().Debug("write failed", "err", err)
+			s.mu.Lock()
+			if s.gen == gen {
+				s.writing = false
+				if !s.sm.enabled {
+					s.queue = append(q, s.queue...)
+					s.queueBytes += s.inflight
+				}
+				s.inflight = 0
+				s.signalWrittenLocked()
+			}
+			s.mu.Unlock()
+			t.close() // the reader sees it and the link is lost
+			return
+		}
+		var confirmed []func()
+		s.mu.Lock()
+		confirmed = s.confirmedLocked(q, false)
+		s.mu.Unlock()
+		runAll(confirmed)
 		for i := range q {
 			q[i] = nil
 		}
@@ -219,17 +332,22 @@ func (s *Session) flush(gen uint64, t transport) {
 		if cap(spare) > 64 {
 			spare = nil
 		}
-		if err != nil {
-			s.logger().Debug("write failed", "err", err)
-			s.mu.Lock()
-			if s.gen == gen {
-				s.writing = false
-				s.inflight = 0
-			}
-			s.mu.Unlock()
-			t.close() // the reader sees it and the link is lost
-			return
+	}
+}
+
+func (s *Session) signalWrittenLocked() {
+	if s.written != nil {
+		s.written.Broadcast()
+	}
+}
+
+// waitWriterLocked waits until no batch is being written (s.mu held).
+func (s *Session) waitWriterLocked() {
+	for s.writing {
+		if s.written == nil {
+			s.written = sync.NewCond(&s.mu)
 		}
+		s.written.Wait()
 	}
 }
 

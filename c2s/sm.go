@@ -51,12 +51,19 @@ func (sm *streamMgmt) received() {
 	}
 }
 
-func smFailed(cond string, h *uint32) []byte {
+// smFailed renders <failed/>; h, when the session is known, is the count
+// of stanzas the server handled from the client (XEP-0198 §5), and extra is
+// application-specific content.
+func smFailed(cond string, h *uint32, extra ...string) []byte {
 	b := []byte("<failed xmlns='" + nsSM + "'")
 	if h != nil {
 		b = append(b, " h='"+strconv.FormatUint(uint64(*h), 10)+"'"...)
 	}
-	return append(b, "><"+cond+" xmlns='"+wire.NSStanzas+"'/></failed>"...)
+	b = append(b, "><"+cond+" xmlns='"+wire.NSStanzas+"'/>"...)
+	for _, e := range extra {
+		b = append(b, e...)
+	}
+	return append(b, "</failed>"...)
 }
 
 func smAck(h uint32) []byte {
@@ -131,7 +138,9 @@ func (s *Session) handleSM(st *wire.Stanza) error {
 		}
 		s.mu.Lock()
 		err := s.ackLocked(h)
+		confirmed := s.takeConfirmedLocked()
 		s.mu.Unlock()
+		runAll(confirmed)
 		return err
 	default:
 		return streamErr("unsupported-stanza-type", "")
@@ -139,19 +148,26 @@ func (s *Session) handleSM(st *wire.Stanza) error {
 	return nil
 }
 
-// ackLocked drops what the client acknowledged with h.
+// ackLocked drops what the client acknowledged with h; the confirmations
+// of tracked stanzas it covered wait in s.confirmed (takeConfirmedLocked,
+// run them unlocked).
+//
+// h is compared in serial-number arithmetic (RFC 1982, modulo 2^32): an h
+// above what was sent is an error (handled-count-too-high); one behind the
+// last acknowledgement is stale (an <a/> overtaken by a newer one, or a
+// resumption quoting an old count) and changes nothing.
 func (s *Session) ackLocked(h uint32) error {
 	if !s.sm.enabled {
 		return streamErr("unsupported-stanza-type", "stream management is not enabled")
 	}
+	if int32(h-s.sm.acked) < 0 {
+		return nil // stale
+	}
 	n := h - s.sm.acked // modulo 2^32
 	if int64(n) > int64(len(s.sm.unacked)) {
-		sent := s.sm.acked + uint32(len(s.sm.unacked))
-		return &streamError{cond: "undefined-condition", text: "h=" + strconv.FormatUint(uint64(h), 10) +
-			" but only " + strconv.FormatUint(uint64(sent), 10) + " stanzas were sent",
-			extra: "<handled-count-too-high xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(h), 10) +
-				"' send-count='" + strconv.FormatUint(uint64(sent), 10) + "'/>"}
+		return s.tooHighLocked(h)
 	}
+	s.confirmed = append(s.confirmed, s.confirmedLocked(s.sm.unacked[:n], true)...)
 	for i := uint32(0); i < n; i++ {
 		s.sm.unackedBytes -= len(s.sm.unacked[i])
 		s.sm.unacked[i] = nil
@@ -162,6 +178,25 @@ func (s *Session) ackLocked(h uint32) error {
 	}
 	s.sm.acked = h
 	return nil
+}
+
+func (s *Session) takeConfirmedLocked() []func() {
+	fs := s.confirmed
+	s.confirmed = nil
+	return fs
+}
+
+// tooHighLocked is the error for an h above what was sent.
+func (s *Session) tooHighLocked(h uint32) *streamError {
+	sent := s.sm.acked + uint32(len(s.sm.unacked))
+	return &streamError{cond: "undefined-condition", text: "h=" + strconv.FormatUint(uint64(h), 10) +
+		" but only " + strconv.FormatUint(uint64(sent), 10) + " stanzas were sent",
+		extra: handledCountTooHigh(h, sent)}
+}
+
+func handledCountTooHigh(h, sent uint32) string {
+	return "<handled-count-too-high xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(h), 10) +
+		"' send-count='" + strconv.FormatUint(uint64(sent), 10) + "'/>"
 }
 
 // RequestAck asks the client to acknowledge what it received (a liveness
@@ -197,13 +232,17 @@ func (s *Session) hibernateLocked() {
 // link generation the new reader runs under, or ok=false.
 func (s *Session) resume(t transport, in *activityReader, h uint32) (gen uint64, ok bool, failure []byte) {
 	s.mu.Lock()
+	handled := s.sm.inH.Load()
 	if s.ended || s.ending || !s.sm.resumable {
 		s.mu.Unlock()
-		return 0, false, smFailed("item-not-found", nil)
+		return 0, false, smFailed("item-not-found", &handled)
 	}
-	if err := s.ackLocked(h); err != nil {
+	err := s.ackLocked(h)
+	confirmed := s.takeConfirmedLocked()
+	if err != nil {
+		sent := s.sm.acked + uint32(len(s.sm.unacked))
 		s.mu.Unlock()
-		return 0, false, smFailed("unexpected-request", nil)
+		return 0, false, smFailed("undefined-condition", &handled, handledCountTooHigh(h, sent))
 	}
 	old := s.t
 	if s.sm.hibernate != nil {
@@ -221,6 +260,7 @@ func (s *Session) resume(t transport, in *activityReader, h uint32) (gen uint64,
 	s.startWriterLocked()
 	gen = s.gen
 	s.mu.Unlock()
+	runAll(confirmed)
 	if old != nil {
 		old.close() // the old reader exits; its generation is stale
 	}

@@ -64,6 +64,8 @@ type Config struct {
 	// Header is sent with the WebSocket upgrade request (a reverse proxy's
 	// X-Forwarded-For / X-Forwarded-Proto, in tests).
 	Header http.Header
+	// MaxStanza is the largest element the client reads (default 1 MiB).
+	MaxStanza int
 }
 
 // Client is one bound session.
@@ -130,18 +132,18 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 		c.ws = ws
 		c.conn = websocket.NetConn(context.Background(), ws, websocket.MessageText)
 	case DirectTLS:
-		d := tls.Dialer{Config: withALPN(tcfg), NetDialer: localDialer(cfg)}
-		nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		nc, err := dialTCP(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		c.conn = nc
-	default:
-		dial := cfg.Dial
-		if dial == nil {
-			dial = localDialer(cfg).DialContext
+		tc := tls.Client(nc, withALPN(tcfg))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return err
 		}
-		nc, err := dial(ctx, "tcp", cfg.Addr)
+		c.conn = tc
+	default:
+		nc, err := dialTCP(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -150,16 +152,23 @@ func (c *Client) connect(ctx context.Context, cfg Config) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.conn.SetDeadline(dl)
 	}
-	c.rd = wire.NewReader(c.conn, 1<<20)
+	limit := cfg.MaxStanza
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	c.rd = wire.NewReader(c.conn, limit)
 	return nil
 }
 
-func localDialer(cfg Config) *net.Dialer {
+func dialTCP(ctx context.Context, cfg Config) (net.Conn, error) {
+	if cfg.Dial != nil {
+		return cfg.Dial(ctx, "tcp", cfg.Addr)
+	}
 	d := &net.Dialer{}
 	if cfg.LocalIP != nil {
 		d.LocalAddr = &net.TCPAddr{IP: cfg.LocalIP}
 	}
-	return d
+	return d.DialContext(ctx, "tcp", cfg.Addr)
 }
 
 func withALPN(t *tls.Config) *tls.Config {

@@ -66,7 +66,7 @@ func TestDefault(t *testing.T) {
 				{Address: "127.0.0.1:5281", TLS: true, WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true},
 			},
 		},
-		Storage: Storage{Driver: DriverSQLite, Path: "/srv/xmppd/xmppd.db"},
+		Storage: Storage{Driver: DriverSQLite, Path: "/srv/xmppd/xmppd.db", Sync: SyncNormal},
 		Auth: Auth{RequireTLS: true, AllowPlain: true, SCRAMIterations: 4096, MaxFailures: 3,
 			FailureDelay: time.Second, IPFailuresPerMinute: 20, AccountFailuresPerMinute: 10, ChannelBinding: true},
 		Registration: Registration{PerIPPerHour: 5, MinPasswordLength: 8, AllowPasswordChange: true, AllowRemoval: true},
@@ -213,7 +213,7 @@ func TestParseValues(t *testing.T) {
 	if !c.Listeners.HTTP[0].TrustedProxies.Contains(netip.MustParseAddr("10.1.2.3")) || c.Listeners.HTTP[0].TrustedProxies.Contains(netip.MustParseAddr("192.168.0.1")) {
 		t.Error("PrefixList.Contains")
 	}
-	if c.Storage != (Storage{Driver: DriverSQLite, Path: "/data/db/x.sqlite"}) {
+	if c.Storage != (Storage{Driver: DriverSQLite, Path: "/data/db/x.sqlite", Sync: SyncNormal}) {
 		t.Errorf("Storage = %+v", c.Storage)
 	}
 	wantAuth := Auth{RequireTLS: true, AllowPlain: false, SCRAMIterations: 10000, MaxFailures: 3, FailureDelay: 2 * time.Second,
@@ -290,6 +290,20 @@ func TestRelativePaths(t *testing.T) {
 	c = mustParse(t, `<xmppd><log file=""/></xmppd>`)
 	if c.Log.File != "" || c.TLS.Cert != "" {
 		t.Errorf("empty path resolved: %q %q", c.Log.File, c.TLS.Cert)
+	}
+}
+
+func TestStorageSync(t *testing.T) {
+	if c := mustParse(t, `<xmppd><storage sync="full"/></xmppd>`); c.Storage.Sync != SyncFull {
+		t.Errorf("sync=full: %+v", c.Storage)
+	}
+	if c := mustParse(t, `<xmppd><storage/></xmppd>`); c.Storage.Sync != SyncNormal {
+		t.Errorf("default sync: %+v", c.Storage)
+	}
+	_, err := parse(t, "<xmppd>\n<storage sync=\"always\"/></xmppd>")
+	lines := errLines(t, err)
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], file+":2:") || !strings.Contains(lines[0], "sync") {
+		t.Errorf("sync=always: %q", lines)
 	}
 }
 

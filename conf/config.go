@@ -101,6 +101,10 @@ func (l *HTTPListener) SetDefaults() {
 type Storage struct {
 	Driver StorageDriver `conf:"driver"`
 	Path   Path          `conf:"path"` // SQLite database file
+	// Sync says when a commit is durable: "normal" survives a crash or
+	// kill -9 of xmppd, "full" also an operating-system crash or power loss
+	// (an fsync per commit).
+	Sync StorageSync `conf:"sync"`
 }
 
 // Auth is <auth>: SASL and brute-force protection.
@@ -193,7 +197,7 @@ func defaults(dataDir string) *Config {
 				{Address: "127.0.0.1:5281", TLS: true, WebSocketPath: "/xmpp-websocket", BOSHPath: "/http-bind", HostMeta: true},
 			},
 		},
-		Storage: Storage{Driver: DriverSQLite, Path: "xmppd.db"},
+		Storage: Storage{Driver: DriverSQLite, Path: "xmppd.db", Sync: SyncNormal},
 		Auth: Auth{
 			RequireTLS:               true,
 			AllowPlain:               true,

@@ -217,6 +217,20 @@ func (d *StorageDriver) UnmarshalText(b []byte) error {
 	return oneOf((*string)(d), string(b), string(DriverSQLite))
 }
 
+// StorageSync is how durable a storage commit is.
+type StorageSync string
+
+// Storage sync modes.
+const (
+	SyncNormal StorageSync = "normal" // survives a crash of the process (SQLite synchronous=NORMAL)
+	SyncFull   StorageSync = "full"   // survives power loss: fsync per commit (synchronous=FULL)
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *StorageSync) UnmarshalText(b []byte) error {
+	return oneOf((*string)(s), string(b), string(SyncNormal), string(SyncFull))
+}
+
 // LogFormat is the log output format.
 type LogFormat string
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -83,6 +84,9 @@ func (m *Module) keep(c *router.Context) bool {
 	switch {
 	case errors.Is(err, storage.ErrQuotaExceeded):
 		c.Error("cancel", "service-unavailable", "The recipient's offline storage is full")
+	case errors.Is(err, storage.ErrNotFound):
+		// The account was deleted a moment ago (by another process).
+		c.Error("cancel", "service-unavailable", "")
 	case err != nil:
 		m.log.Error("storing offline message failed", "to", owner, "err", err)
 		c.Error("wait", "internal-server-error", "")
@@ -91,8 +95,11 @@ func (m *Module) keep(c *router.Context) bool {
 }
 
 // deliver sends the stored messages to a session that just became
-// available, then removes what was handed over (and what its SkipFunc, if
-// any, said it does not need).
+// available and removes them once the client has them: acknowledged with
+// XEP-0198, or written to its link without (router.Confirmer). Messages its
+// SkipFunc, if any, says it does not need are removed too. A message that
+// never reached the client stays stored and is delivered again at the next
+// initial presence.
 func (m *Module) deliver(s router.Session) {
 	if s.Priority() < 0 {
 		return
@@ -109,23 +116,85 @@ func (m *Module) deliver(s router.Session) {
 	}
 	domain := s.JID().Domainpart()
 	skip, _ := s.Value(SkipKey{}).(SkipFunc)
-	var last int64
+	cs, confirms := s.(router.Confirmer)
+	d := &deleter{m: m, owner: owner}
+	// Delete removes every message up to a seq, so a skipped message is
+	// removed with the next delivered one's confirmation (or at once when
+	// nothing before it was sent; after the last sent one, with its
+	// confirmation).
+	var last, lastSent, skipped int64
 	for _, msg := range msgs {
 		if (skip != nil && skip(msg)) || m.blocked(ctx, owner, msg.From) {
+			skipped = msg.Seq
+			if lastSent == 0 {
+				last = msg.Seq
+			}
+			continue
+		}
+		raw := WithDelay(msg.Stanza, domain, msg.Stamp, "Offline Storage")
+		if !confirms {
+			if !s.Send(raw) {
+				break
+			}
 			last = msg.Seq
 			continue
 		}
-		if !s.Send(WithDelay(msg.Stanza, domain, msg.Stamp, "Offline Storage")) {
+		seq := msg.Seq
+		if !cs.SendConfirmed(raw, func() { d.upTo(seq) }) {
 			break
 		}
-		last = msg.Seq
+		lastSent = seq
 	}
-	if last == 0 {
+	if last != 0 {
+		d.upTo(last)
+	}
+	if confirms && lastSent != 0 && skipped > lastSent {
+		d.extend(lastSent, skipped)
+	}
+}
+
+// deleter removes a session's delivered offline messages as the
+// confirmations come (in order: acknowledgements and writes are).
+type deleter struct {
+	m     *Module
+	owner string
+	mu    sync.Mutex
+	done  int64
+	// tail extends the deletion that confirms last (skipped messages
+	// after the last delivered one).
+	last, tail int64
+}
+
+func (d *deleter) upTo(seq int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deleteLocked(seq)
+}
+
+func (d *deleter) deleteLocked(seq int64) {
+	if seq == d.last && d.tail > seq {
+		seq = d.tail
+	}
+	if seq <= d.done {
 		return
 	}
-	if err := m.store.Delete(ctx, owner, last); err != nil {
-		m.log.Error("removing delivered offline messages failed", "jid", owner, "err", err)
+	if err := d.m.store.Delete(context.Background(), d.owner, seq); err != nil {
+		d.m.log.Error("removing delivered offline messages failed", "jid", d.owner, "err", err)
+		return
 	}
+	d.done = seq
+}
+
+// extend makes the confirmation of last also remove up to tail (now, if
+// last was already confirmed).
+func (d *deleter) extend(last, tail int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done >= last {
+		d.deleteLocked(tail)
+		return
+	}
+	d.last, d.tail = last, tail
 }
 
 // blocked reports whether owner now blocks the sender of a stored message.

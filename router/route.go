@@ -351,10 +351,7 @@ func (r *Router) handleIQ(c *Context, addr Addr) {
 func (r *Router) routeBare(c *Context) {
 	st := c.Stanza
 	bare := c.To.String()
-	if !r.accounts.Exists(c, bare) {
-		if st.Kind != wire.KindPresence {
-			c.Error("cancel", "service-unavailable", "")
-		}
+	if !r.accountKnown(c, bare) {
 		return
 	}
 	switch st.Kind {
@@ -369,6 +366,27 @@ func (r *Router) routeBare(c *Context) {
 	case wire.KindMessage:
 		r.deliverMessage(c, bare)
 	}
+}
+
+// accountKnown checks that the stanza's local recipient exists. When it
+// does not, the sender gets service-unavailable (RFC 6121 §8.5.2.2.1, §8.5.4
+// — no different from a user who blocks, so accounts cannot be probed);
+// when storage could not tell, it gets internal-server-error of type wait
+// (RFC 6120 §8.3.3.5, §8.3.2: retry later), never "no such user". Presence
+// gets no error either way.
+func (r *Router) accountKnown(c *Context, bare string) bool {
+	ok, err := r.CheckAccount(c, bare)
+	if err != nil {
+		r.log.Error("checking an account failed", "jid", bare, "err", err)
+		if c.Stanza.Kind != wire.KindPresence {
+			c.Error("wait", "internal-server-error", "")
+		}
+		return false
+	}
+	if !ok && c.Stanza.Kind != wire.KindPresence {
+		c.Error("cancel", "service-unavailable", "")
+	}
+	return ok
 }
 
 // deliverMessage applies RFC 6121 §8.5.2.1 to a message for an existing account.
@@ -425,8 +443,7 @@ func (r *Router) routeFull(c *Context) {
 		switch st.Type {
 		case "", "normal", "chat":
 			c.To = c.To.Bare()
-			if !r.accounts.Exists(c, bare) {
-				c.Error("cancel", "service-unavailable", "")
+			if !r.accountKnown(c, bare) {
 				return
 			}
 			r.deliverMessage(c, bare)
@@ -439,6 +456,18 @@ func (r *Router) routeFull(c *Context) {
 // NewContext is a convenience for code that routes server-made stanzas.
 func (r *Router) NewContext(ctx context.Context, st *wire.Stanza, from, to jid.JID, origin Session) *Context {
 	return &Context{Context: ctx, Router: r, Stanza: st, From: from, To: to, Origin: origin}
+}
+
+// Confirmer is implemented by sessions that can tell when a stanza reached
+// their client (c2s sessions). Offline storage uses it to delete a stored
+// message only once the client has it.
+type Confirmer interface {
+	// SendConfirmed queues raw like Send and calls confirm once the client
+	// has it: acknowledged (XEP-0198) when stream management is on,
+	// otherwise written to the link. If that never happens, confirm is not
+	// called and the session does not hand raw to offline storage when it
+	// ends: the caller still holds it.
+	SendConfirmed(raw []byte, confirm func()) bool
 }
 
 // Requeue gives a message that a session could not write to the offline

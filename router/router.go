@@ -80,6 +80,16 @@ type Accounts interface {
 	Exists(ctx context.Context, bare string) bool
 }
 
+// CheckedAccounts is Accounts that can tell a storage failure from a
+// missing account; the router uses Check when it is there, so that a
+// failing database is answered internal-server-error, never "no such user".
+type CheckedAccounts interface {
+	Accounts
+	// Check reports whether bare is a local account; an error means the
+	// question could not be answered.
+	Check(ctx context.Context, bare string) (bool, error)
+}
+
 // Router is the local session registry and delivery engine.
 type Router struct {
 	log      *slog.Logger
@@ -208,9 +218,19 @@ func (r *Router) Each(fn func(Session)) {
 	}
 }
 
-// AccountExists reports whether bare is a local account.
+// AccountExists reports whether bare is a local account (false when
+// storage failed too; CheckAccount tells the two apart).
 func (r *Router) AccountExists(ctx context.Context, bare string) bool {
 	return r.accounts.Exists(ctx, bare)
+}
+
+// CheckAccount reports whether bare is a local account; an error means
+// storage could not answer.
+func (r *Router) CheckAccount(ctx context.Context, bare string) (bool, error) {
+	if c, ok := r.accounts.(CheckedAccounts); ok {
+		return c.Check(ctx, bare)
+	}
+	return r.accounts.Exists(ctx, bare), nil
 }
 
 // sortedKeys is used by disco to keep features ordered.

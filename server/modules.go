@@ -67,6 +67,10 @@ type plainModule struct{ conf.ModuleBase }
 // SetResumeTimeout sets the XEP-0198 resumption timeout (tests).
 func (c *smConfig) SetResumeTimeout(d time.Duration) { c.ResumeTimeout = d }
 
+// SetAckEvery sets how many unacknowledged stanzas make the server ask for
+// an ack (tests).
+func (c *smConfig) SetAckEvery(n int) { c.AckEvery = n }
+
 // smConfig is XEP-0198 stream management (in c2s).
 type smConfig struct {
 	conf.ModuleBase

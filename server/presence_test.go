@@ -134,3 +134,27 @@ func TestSilentClientGoesUnavailable(t *testing.T) {
 		t.Fatalf("bob, who sent keepalives, was dropped too: %v", err)
 	}
 }
+
+// TestStorageFailureIsNotNoSuchUser: when the database fails, a message to
+// an existing account is answered internal-server-error of type wait
+// (RFC 6120 §8.3.3.5), never service-unavailable ("no such user").
+func TestStorageFailureIsNotNoSuchUser(t *testing.T) {
+	e := servertest.Start(t, nil)
+	e.AddUser("alice", "secret-pw")
+	e.AddUser("bob", "secret-pw")
+	a := e.Login("alice", "secret-pw", "phone")
+	if err := e.Srv.Store.Close(); err != nil { // the database is gone
+		t.Fatal(err)
+	}
+	for _, to := range []string{"bob@localhost", "bob@localhost/laptop"} {
+		_ = a.Send("<message type='chat' id='m1' to='" + to + "'><body>hi</body></message>")
+		st, err := a.Expect(timeout, client.ID("m1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Type != "error" || !client.Contains(st, "type='wait'") || !client.Contains(st, "<internal-server-error") ||
+			client.Contains(st, "service-unavailable") {
+			t.Fatalf("to %s: want a wait internal-server-error, got %s", to, st.Raw)
+		}
+	}
+}

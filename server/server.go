@@ -63,14 +63,6 @@ func (s *Server) HandleHTTP(pattern string, h http.Handler) {
 	s.httpRoutes = append(s.httpRoutes, httpRoute{pattern, h})
 }
 
-// accountsExist adapts storage.Accounts to router.Accounts.
-type accountsExist struct{ a storage.Accounts }
-
-func (a accountsExist) Exists(ctx context.Context, bare string) bool {
-	_, err := a.a.Get(ctx, bare)
-	return err == nil
-}
-
 // OpenStore opens the configured storage backend (also used by the CLI).
 func OpenStore(cfg *conf.Config) (storage.Store, error) {
 	switch cfg.Storage.Driver {
@@ -78,7 +70,7 @@ func OpenStore(cfg *conf.Config) (storage.Store, error) {
 		if err := os.MkdirAll(filepath.Dir(string(cfg.Storage.Path)), 0o700); err != nil {
 			return nil, err
 		}
-		return sqlite.Open(string(cfg.Storage.Path))
+		return sqlite.OpenWith(string(cfg.Storage.Path), sqlite.Options{FullSync: cfg.Storage.Sync == conf.SyncFull})
 	}
 	return nil, fmt.Errorf("storage driver %q is not available", cfg.Storage.Driver)
 }
@@ -124,8 +116,10 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	accounts := newAccountCache(store.Accounts(), accountRecheck, accountCacheSize)
+	store = cachedStore{Store: store, accounts: accounts}
 	s := &Server{Config: cfg, Log: log, Store: store, Certs: cs, errs: make(chan error, 8)}
-	s.Router = router.New(log, cfg.IsLocal, accountsExist{store.Accounts()})
+	s.Router = router.New(log, cfg.IsLocal, accounts)
 	opts := c2s.Options{
 		Log:                      log,
 		Router:                   s.Router,

@@ -74,6 +74,13 @@ type Accounts interface {
 	Create(ctx context.Context, a Account) error
 	// Get returns an account; ErrNotFound if there is none.
 	Get(ctx context.Context, jid string) (Account, error)
+	// Exists reports whether an account exists, without reading its
+	// credentials. An error means the store could not answer, never "no".
+	Exists(ctx context.Context, jid string) (bool, error)
+	// Changes returns a counter that changes whenever an account is
+	// created or deleted, by this process or another one sharing the store
+	// (the CLI): a cache of Exists answers compares it to stay current.
+	Changes(ctx context.Context) (uint64, error)
 	// SetKeys replaces every stored key set (password change).
 	SetKeys(ctx context.Context, jid string, keys map[string]SCRAMKeys) error
 	// SetLast records the time and status of the last logout.

@@ -109,6 +109,23 @@ func (a *accounts) Get(ctx context.Context, jid string) (storage.Account, error)
 	return acc, nil
 }
 
+func (a *accounts) Exists(ctx context.Context, jid string) (bool, error) {
+	var one int
+	err := a.s.r.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE jid = ?", jid).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Changes reads the counter that triggers on accounts bump with every
+// insert and delete (migration 0009), whichever process made them.
+func (a *accounts) Changes(ctx context.Context) (uint64, error) {
+	var n int64
+	err := a.s.r.QueryRowContext(ctx, "SELECT n FROM account_changes WHERE id = 1").Scan(&n)
+	return uint64(n), err
+}
+
 func (a *accounts) SetKeys(ctx context.Context, jid string, keys map[string]storage.SCRAMKeys) error {
 	return a.s.write(ctx, func(tx *sql.Tx) error {
 		if err := mustExist(ctx, tx, jid); err != nil {

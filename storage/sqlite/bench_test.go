@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -157,4 +158,45 @@ func BenchmarkRosterItems(b *testing.B) {
 		}
 	}
 	done()
+}
+
+// BenchmarkArchiveAppendSync is what <storage sync="full"/> costs on the
+// archive, the hottest write path: one appender (each Append its own
+// commit) and 64 concurrent appenders (group commit shares the commits,
+// and with them the fsyncs), with synchronous=NORMAL and FULL.
+func BenchmarkArchiveAppendSync(b *testing.B) {
+	var users []string
+	for i := range 64 {
+		users = append(users, fmt.Sprintf("u%d@example.com", i))
+	}
+	for _, mode := range []string{"NORMAL", "FULL"} {
+		for _, appenders := range []int{1, 64} {
+			b.Run(fmt.Sprintf("sync=%s/appenders=%d", mode, appenders), func(b *testing.B) {
+				s := benchStore(b, mode, users...)
+				a := s.Archive()
+				ctx := b.Context()
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				done := measure(b)
+				b.ResetTimer()
+				for g := range appenders {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						u := users[g%len(users)]
+						for next.Add(1) <= int64(b.N) {
+							m := []storage.ArchiveMessage{{Owner: u, With: "romeo@montague.example/orchard", MessageID: "x", Stanza: benchStanza}}
+							if err := a.Append(ctx, m); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				done()
+			})
+		}
+	}
 }

@@ -57,6 +57,23 @@ func Open(path string) (*Store, error) {
 	return open(path, "NORMAL")
 }
 
+// Options configure OpenWith.
+type Options struct {
+	// FullSync makes every commit wait for an fsync of the WAL
+	// (synchronous=FULL): a commit that returned survives an
+	// operating-system crash or power loss too, not only a crash of the
+	// process. It costs several times more per write (storage/README.md).
+	FullSync bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(path string, o Options) (*Store, error) {
+	if o.FullSync {
+		return open(path, "FULL")
+	}
+	return open(path, "NORMAL")
+}
+
 // open is Open with a chosen synchronous mode (benchmarks compare FULL).
 //
 // synchronous=NORMAL in WAL mode: a commit appends its pages to the WAL file

@@ -227,6 +227,23 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+// TestFullSync: OpenWith(FullSync) makes the writer fsync every commit
+// (synchronous=FULL, 2), which is what survives power loss.
+func TestFullSync(t *testing.T) {
+	s, err := OpenWith(filepath.Join(t.TempDir(), "full.db"), Options{FullSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustClose(t, s)
+	var got string
+	if err := s.w.QueryRow("PRAGMA synchronous").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "2" {
+		t.Fatalf("PRAGMA synchronous = %s, want 2 (FULL)", got)
+	}
+}
+
 func TestSecondProcess(t *testing.T) {
 	// A second *Store on the same file stands in for the `xmppd user add`
 	// CLI writing while the server runs.

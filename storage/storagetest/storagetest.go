@@ -224,6 +224,47 @@ func testAccounts(t *testing.T, open opener) {
 		isErr(t, "Get(unknown)", err, storage.ErrNotFound)
 	})
 
+	t.Run("ExistsAndChanges", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		acc := s.Accounts()
+		c0, err := acc.Changes(ctx)
+		noErr(t, "Changes", err)
+		ok, err := acc.Exists(ctx, "a@example.com")
+		noErr(t, "Exists(none)", err)
+		if ok {
+			t.Fatal("Exists = true before Create")
+		}
+		create(t, s, "a@example.com")
+		c1, err := acc.Changes(ctx)
+		noErr(t, "Changes", err)
+		if c1 == c0 {
+			t.Error("Changes did not change with Create")
+		}
+		ok, err = acc.Exists(ctx, "a@example.com")
+		noErr(t, "Exists", err)
+		if !ok {
+			t.Fatal("Exists = false after Create")
+		}
+		if ok, _ := acc.Exists(ctx, "A@example.com"); ok {
+			t.Error("Exists matched another spelling")
+		}
+		// Other changes leave the counter alone.
+		noErr(t, "SetLast", acc.SetLast(ctx, "a@example.com", aTime(0), "away"))
+		noErr(t, "SetKeys", acc.SetKeys(ctx, "a@example.com", map[string]storage.SCRAMKeys{"SHA-1": keys("x")}))
+		if c, _ := acc.Changes(ctx); c != c1 {
+			t.Errorf("Changes moved with SetLast/SetKeys: %d, then %d", c1, c)
+		}
+		noErr(t, "Delete", acc.Delete(ctx, "a@example.com"))
+		c2, err := acc.Changes(ctx)
+		noErr(t, "Changes", err)
+		if c2 == c1 || c2 == c0 {
+			t.Errorf("Changes after Delete = %d (before: %d, %d)", c2, c0, c1)
+		}
+		if ok, err := acc.Exists(ctx, "a@example.com"); ok || err != nil {
+			t.Errorf("Exists after Delete = %v, %v", ok, err)
+		}
+	})
+
 	t.Run("JIDsAreExact", func(t *testing.T) {
 		// JIDs arrive canonical; the store compares them byte for byte.
 		s, ctx := open(t), t.Context()
