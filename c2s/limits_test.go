@@ -300,10 +300,11 @@ func TestBOSHBufferBounded(t *testing.T) {
 	e := servertest.Start(t, func(c *conf.Config) {
 		c.Limits.MaxStanzaSize = 64 * conf.KiB
 		c.Limits.SessionBuffer = budget
+		trustLoopback(c)
 	})
 	e.AddUser("alice", "pw-alice-1")
 	e.AddUser("bob", "pw-bob-1")
-	b := &boshClient{t: t, url: e.BOSH, rid: 100}
+	b := &boshClient{t: t, url: e.BOSH, rid: 100, header: forwarded("", "https")}
 	head, _ := b.post("to='localhost' wait='1' hold='1' ver='1.6' xmpp:version='1.0'", "")
 	b.sid = attr(head, "sid")
 	m, err := sasl.NewClient("SCRAM-SHA-256", "bob", "pw-bob-1", sasl.ClientOptions{})
