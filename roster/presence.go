@@ -266,7 +266,14 @@ func (m *Module) probe(c *router.Context) {
 	}
 	userS, proberBare := user.String(), prober.Bare().String()
 	if !prober.Bare().Equal(user) {
-		if !m.r.AccountExists(c, userS) {
+		exists, err := m.r.CheckAccount(c, userS)
+		if err != nil {
+			// Not "no such user": an unsubscribed answer would make the
+			// prober's server drop a subscription that still stands.
+			m.log.Error("checking the account failed; probe not answered", "owner", userS, "err", err)
+			return
+		}
+		if !exists {
 			m.route(c, presence("unsubscribed", userS, proberBare), user, prober.Bare())
 			return
 		}

@@ -156,7 +156,17 @@ func (m *Module) inboundSubscription(c *router.Context) {
 		return
 	}
 	userS, contactS := user.String(), contact.String()
-	if !m.r.AccountExists(c, userS) {
+	exists, err := m.r.CheckAccount(c, userS)
+	if err != nil {
+		// Storage could not answer: refusing the request (unsubscribed)
+		// would end a subscription that stands. The sender may retry.
+		m.log.Error("checking the account failed; subscription stanza not processed", "owner", userS, "type", st.Type, "err", err)
+		if st.Type == "subscribe" {
+			c.Error("wait", "internal-server-error", "")
+		}
+		return
+	}
+	if !exists {
 		if st.Type == "subscribe" {
 			m.route(c, presence("unsubscribed", userS, contactS), user, contact)
 		}

@@ -218,12 +218,6 @@ func (r *Router) Each(fn func(Session)) {
 	}
 }
 
-// AccountExists reports whether bare is a local account (false when
-// storage failed too; CheckAccount tells the two apart).
-func (r *Router) AccountExists(ctx context.Context, bare string) bool {
-	return r.accounts.Exists(ctx, bare)
-}
-
 // CheckAccount reports whether bare is a local account; an error means
 // storage could not answer.
 func (r *Router) CheckAccount(ctx context.Context, bare string) (bool, error) {

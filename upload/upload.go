@@ -343,7 +343,13 @@ func (m *Module) request(c *router.Context) {
 	case owner.Domainpart() != host:
 		refuse(c, &q, "cancel", "not-allowed", "Only users of "+host+" may upload files here", nil)
 		return
-	case !m.r.AccountExists(c, owner.String()):
+	}
+	switch exists, err := m.r.CheckAccount(c, owner.String()); {
+	case err != nil:
+		m.log.Error("checking the account failed", "jid", owner.String(), "err", err)
+		refuse(c, &q, "wait", "internal-server-error", "The account could not be checked; try again", nil)
+		return
+	case !exists:
 		refuse(c, &q, "auth", "forbidden", "No such account", nil)
 		return
 	}

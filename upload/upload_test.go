@@ -1055,3 +1055,14 @@ func TestDefaultBaseURLOnEveryInterface(t *testing.T) {
 		t.Fatalf("URL %s", s.put)
 	}
 }
+
+// TestSlotWhenStorageFails: an account check that storage cannot answer
+// refuses the slot with a wait error the client retries on, not with
+// "no such account".
+func TestSlotWhenStorageFails(t *testing.T) {
+	e := start(t, nil)
+	if err := e.Srv.Store.Close(); err != nil { // the database is gone
+		t.Fatal(err)
+	}
+	wantError(t, "storage failed", ask(t, e, "bob@localhost/r"), "wait", "internal-server-error")
+}
