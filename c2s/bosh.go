@@ -54,6 +54,7 @@ type boshSession struct {
 	isSec    bool
 	tstate   *tls.ConnectionState
 	domain   string
+	lang     string // xml:lang of the session request
 	wait     time.Duration
 	lastRID  int64
 	lastResp map[int64][]byte
@@ -141,7 +142,7 @@ func (srv *Server) BOSH(o BOSHOptions) http.Handler {
 		}
 		payload := boshPayload(body.Raw)
 		if a.SID == "" {
-			srv.boshCreate(reg, w, r, o, rid, a.To, a.Wait)
+			srv.boshCreate(reg, w, r, o, rid, a.To, a.Wait, body.Lang)
 			return
 		}
 		reg.mu.Lock()
@@ -173,7 +174,7 @@ func boshTerminate(w http.ResponseWriter, cond string) {
 	_, _ = io.WriteString(w, "<body xmlns='"+nsBOSH+"' type='terminate' condition='"+cond+"'/>")
 }
 
-func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.Request, o BOSHOptions, rid int64, to, waitAttr string) {
+func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.Request, o BOSHOptions, rid int64, to, waitAttr, lang string) {
 	wait := boshMaxWait
 	if n, err := strconv.Atoi(waitAttr); err == nil && n >= 0 && time.Duration(n)*time.Second < wait {
 		wait = time.Duration(n) * time.Second
@@ -184,7 +185,7 @@ func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.
 	}
 	ip, secure := clientOf(r)
 	bs := &boshSession{
-		id: newID(), srv: srv, addr: clientAddr(r, ip), isSec: secure, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
+		id: newID(), srv: srv, addr: clientAddr(r, ip), isSec: secure, tstate: r.TLS, domain: to, lang: lang, wait: wait, lastRID: rid,
 		lastResp: map[int64][]byte{}, inReady: make(chan struct{}, 1), outReady: make(chan struct{}),
 		ridAdvanced: make(chan struct{}), outOfOrder: o.OutOfOrder, touched: time.Now(),
 	}
@@ -223,6 +224,10 @@ func (bs *boshSession) feedHeader() {
 func (bs *boshSession) feedHeaderLocked() {
 	bs.in.WriteString("<stream:stream xmlns='jabber:client' xmlns:stream='" + wire.NSStream + "' to='")
 	bs.in.Write(wire.AppendEscapedAttr(nil, bs.domain))
+	if bs.lang != "" { // the session request's xml:lang is the stream's (XEP-0124 §7.1, XEP-0206)
+		bs.in.WriteString("' xml:lang='")
+		bs.in.Write(wire.AppendEscapedAttr(nil, bs.lang))
+	}
 	bs.in.WriteString("' version='1.0'>")
 }
 

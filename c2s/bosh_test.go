@@ -28,6 +28,7 @@ type boshClient struct {
 	rid    int64
 	sid    string
 	header http.Header // sent with every request (a proxy's X-Forwarded-*)
+	create string      // more attributes of the session request (login)
 	// onWrote, if set, runs once, when the next request has been written.
 	onWrote func()
 }
@@ -110,7 +111,7 @@ func attr(head, name string) string {
 func (b *boshClient) login(user, password, resource string) {
 	t := b.t
 	t.Helper()
-	head, els := b.post("to='localhost' wait='2' hold='1' ver='1.6' xmpp:version='1.0'", "")
+	head, els := b.post("to='localhost' wait='2' hold='1' ver='1.6' xmpp:version='1.0'"+b.create, "")
 	b.sid = attr(head, "sid")
 	if b.sid == "" || len(els) != 1 || els[0].Name != "features" || !client.Contains(els[0], "SCRAM-SHA-256") {
 		t.Fatalf("session creation: %s %v", head, els)
@@ -145,6 +146,25 @@ func (b *boshClient) login(user, password, resource string) {
 	_, els = b.post("", "<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>"+resource+"</resource></bind></iq>")
 	if len(els) != 1 || !client.Contains(els[0], user+"@localhost/"+resource) {
 		t.Fatalf("bind: %v", els)
+	}
+}
+
+// TestBOSHStreamLang: the session request's xml:lang is the stream's
+// language, applied to stanzas without one (RFC 6120 §4.7.4, XEP-0124 §7.1).
+func TestBOSHStreamLang(t *testing.T) {
+	e := servertest.Start(t, trustLoopback)
+	e.AddUser("alice", "secret-pw")
+	e.AddUser("bob", "secret-pw")
+	b := &boshClient{t: t, url: e.BOSH, rid: 4000, header: forwarded("", "https"), create: " xml:lang='de'"}
+	b.login("alice", "secret-pw", "web")
+	bob := e.Login("bob", "secret-pw", "tcp")
+	b.post("", "<message xmlns='jabber:client' to='bob@localhost/tcp' type='chat' id='l1'><body>Hallo</body></message>")
+	got, err := bob.Expect(timeout, client.ID("l1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Lang != "de" {
+		t.Fatalf("arrived with xml:lang %q, want \"de\": %s", got.Lang, got.Raw)
 	}
 }
 
