@@ -2,7 +2,6 @@ package c2s_test
 
 import (
 	"context"
-	"encoding/base64"
 	"net"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/conf"
-	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -305,33 +303,7 @@ func TestBOSHBufferBounded(t *testing.T) {
 	e.AddUser("alice", "pw-alice-1")
 	e.AddUser("bob", "pw-bob-1")
 	b := &boshClient{t: t, url: e.BOSH, rid: 100, header: forwarded("", "https")}
-	head, _ := b.post("to='localhost' wait='1' hold='1' ver='1.6' xmpp:version='1.0'", "")
-	b.sid = attr(head, "sid")
-	m, err := sasl.NewClient("SCRAM-SHA-256", "bob", "pw-bob-1", sasl.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _, _ := m.Step(nil)
-	_, els := b.post("", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>"+base64.StdEncoding.EncodeToString(first)+"</auth>")
-	if len(els) != 1 || els[0].Name != "challenge" {
-		t.Fatalf("want a challenge, got %v", els)
-	}
-	var ch struct {
-		Data string `xml:",chardata"`
-	}
-	_ = els[0].Decode(&ch)
-	chal, _ := base64.StdEncoding.DecodeString(ch.Data)
-	final, _, err := m.Step(chal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, els = b.post("", "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"+base64.StdEncoding.EncodeToString(final)+"</response>"); len(els) != 1 || els[0].Name != "success" {
-		t.Fatalf("want success, got %v", els)
-	}
-	b.post("xmpp:restart='true' to='localhost'", "")
-	if _, els = b.post("", "<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>"); len(els) != 1 {
-		t.Fatalf("bind: %v", els)
-	}
+	b.login("bob", "pw-bob-1", "web")
 	s := sessionOf(t, e, "bob@localhost", "web")
 	// Bob sends no more requests. Alice floods him.
 	alice := e.Login("alice", "pw-alice-1", "r")
