@@ -125,6 +125,8 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 
 	if cfg.ModuleEnabled("mam") {
 		mm := mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
+		// A page of results fits in a quarter of a session's buffer.
+		mm.SetPageBytes(int(cfg.Limits.SessionBuffer) / 4)
 		if blocked != nil {
 			mm.SetBlocked(blocked)
 		}
