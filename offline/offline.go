@@ -185,15 +185,20 @@ func (f *flood) next() {
 		}
 		if f.cs == nil {
 			// No confirmations: removed once queued, all at once.
+			done := int64(0)
 			for _, msg := range send {
 				if !f.s.Send(WithDelay(msg.Stanza, f.domain, msg.Stamp, "Offline Storage")) {
-					return
+					break
 				}
-				f.d.upTo(msg.Seq)
+				done = msg.Seq
 			}
-			if tail != 0 {
-				f.d.upTo(tail)
+			if done != send[len(send)-1].Seq {
+				if done != 0 {
+					f.d.upTo(done)
+				}
+				return
 			}
+			f.d.upTo(max(done, tail))
 			continue
 		}
 		last := send[len(send)-1].Seq
