@@ -108,3 +108,56 @@ func TestOfflineFloodLargerThanBuffer(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineFloodAcrossResumption: a large offline flood whose link dies
+// while the first chunk is being written goes on after an XEP-0198
+// resumption: the server sends the unacknowledged chunk again and asks at
+// once for an ack, whose arrival starts the next chunk. Every message
+// arrives, in order, and storage is empty afterwards.
+func TestOfflineFloodAcrossResumption(t *testing.T) {
+	e := servertest.Start(t, largeLimits)
+	e.AddUser("alice", "secret-pw")
+	e.AddUser("bob", "secret-pw")
+	a := e.Login("alice", "secret-pw", "phone")
+	const n = 30
+	for i := range n {
+		_ = a.Send(fmt.Sprintf("<message type='chat' id='big%02d' to='bob@localhost'><body>%s</body></message>", i, bigBody(i)))
+	}
+	sync(t, a, "stored")
+
+	delivered := signal(e.Srv.Router.OnAvailable, "bob@localhost/phone") // after the first chunk was queued
+	b, stall := e.LoginSlow("bob", "secret-pw", "phone", 0)
+	id, err := b.EnableSM(timeout, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stall()
+	sync(t, b, "stalled") // a read under way when stalling returns this answer
+	_ = b.Send("<presence/>")
+	wait(t, delivered, "offline delivery")
+	h := b.H()
+	_ = b.Abort() // the link dies with the first chunk unacknowledged
+
+	b2, _, err := client.Resume(t.Context(), e.ClientConfig("bob", "secret-pw", "phone"), id, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	for i := range n {
+		m, err := b2.Expect(3*timeout, client.Kind(wire.KindMessage))
+		if err != nil {
+			t.Fatalf("waiting for offline message %d of %d after resuming: %v", i, n, err)
+		}
+		if m.ID != fmt.Sprintf("big%02d", i) {
+			t.Fatalf("offline message %d: got id %q", i, m.ID)
+		}
+	}
+	sync(t, b2, "counted")
+	_ = b2.Send(fmt.Sprintf("<a xmlns='urn:xmpp:sm:3' h='%d'/><r xmlns='urn:xmpp:sm:3'/>", b2.H()))
+	if _, err := b2.Expect(timeout, func(s *wire.Stanza) bool { return s.NS == client.NSSM && s.Name == "a" }); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, e, "bob@localhost"); got != 0 {
+		t.Fatalf("%d offline messages left after delivery", got)
+	}
+}
