@@ -64,7 +64,7 @@ type boshSession struct {
 	out      [][]byte      // elements waiting for a request
 	outBytes int           // their size, at most half of Options.SessionBuffer
 	outReady chan struct{} // closed and replaced when out grows
-	outTaken chan struct{} // closed and replaced when a response takes out
+	outTaken chan struct{} // made by a waiting writer, closed when a response takes out
 	holding  chan struct{} // closed to release the request being held
 	closed   bool
 	terminal []byte // the <body type='terminate'/> to send once out is empty
@@ -197,7 +197,7 @@ func (srv *Server) boshCreate(reg *boshRegistry, w http.ResponseWriter, r *http.
 	ip, secure := clientOf(r)
 	bs := &boshSession{
 		id: newID(), srv: srv, addr: clientAddr(r, ip), isSec: secure, tstate: r.TLS, domain: to, wait: wait, lastRID: rid,
-		lastResp: map[int64][]byte{}, inReady: make(chan struct{}, 1), outReady: make(chan struct{}), outTaken: make(chan struct{}),
+		lastResp: map[int64][]byte{}, inReady: make(chan struct{}, 1), outReady: make(chan struct{}),
 		ridAdvanced: make(chan struct{}), outOfOrder: o.OutOfOrder, touched: time.Now(),
 	}
 	cn := &conn{t: bs}
@@ -375,9 +375,9 @@ func (bs *boshSession) respond(w http.ResponseWriter, rid int64, creation bool) 
 	}
 	out := bs.out
 	bs.out, bs.outBytes = nil, 0
-	if len(out) > 0 { // room for a writer waiting for it
+	if len(out) > 0 && bs.outTaken != nil { // room for the writer waiting for it
 		close(bs.outTaken)
-		bs.outTaken = make(chan struct{})
+		bs.outTaken = nil
 	}
 	var b []byte
 	if creation {
@@ -482,6 +482,9 @@ func (bs *boshSession) writeBatch(elems [][]byte, deadline time.Time) error {
 		if wait <= 0 {
 			return errBOSHFull
 		}
+		if bs.outTaken == nil {
+			bs.outTaken = make(chan struct{})
+		}
 		taken := bs.outTaken
 		bs.mu.Unlock()
 		if f := boshFull.Load(); f != nil {
@@ -536,8 +539,10 @@ func (bs *boshSession) close() error {
 		bs.closed = true
 		close(bs.outReady)
 		bs.outReady = make(chan struct{})
-		close(bs.outTaken) // a waiting writer sees the session closed
-		bs.outTaken = make(chan struct{})
+		if bs.outTaken != nil { // a waiting writer sees the session closed
+			close(bs.outTaken)
+			bs.outTaken = nil
+		}
 		if bs.ridAdvanced != nil { // wake requests waiting for their turn
 			close(bs.ridAdvanced)
 			bs.ridAdvanced = make(chan struct{})
