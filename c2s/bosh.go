@@ -63,8 +63,9 @@ type boshSession struct {
 	in       bytes.Buffer  // bytes for the stream reader
 	inReady  chan struct{} // signalled when in grows
 	out      [][]byte      // elements waiting for a request
-	outBytes int           // their size, at most Options.SessionBuffer
+	outBytes int           // their size, at most half of Options.SessionBuffer
 	outReady chan struct{} // closed and replaced when out grows
+	outTaken chan struct{} // made by a waiting writer, closed when a response takes out
 	holding  chan struct{} // closed to release the request being held
 	closed   bool
 	terminal []byte // the <body type='terminate'/> to send once out is empty
@@ -92,6 +93,17 @@ var (
 // a request is held with nothing to send, so that tests wait for that
 // instead of guessing how long the server takes to get there.
 var boshHolding atomic.Pointer[func(sid string)]
+
+// boshFull, when a test sets it, is called with the session id each time a
+// writer waits for the client to fetch what is queued for it.
+var boshFull atomic.Pointer[func(sid string)]
+
+// boshTerminal reports whether e ends the stream (it becomes the terminate
+// body, not output waiting in out).
+func boshTerminal(e []byte) bool {
+	return len(e) == 0 || bytes.HasPrefix(e, []byte("<?xml")) || bytes.HasPrefix(e, []byte("<stream:stream")) ||
+		bytes.Equal(e, []byte("</stream:stream>")) || bytes.HasPrefix(e, []byte("<stream:error"))
+}
 
 // BOSH returns the HTTP handler of XEP-0124/XEP-0206 (usually /http-bind),
 // with CORS for web clients.
@@ -368,6 +380,10 @@ func (bs *boshSession) respond(w http.ResponseWriter, rid int64, creation bool) 
 	}
 	out := bs.out
 	bs.out, bs.outBytes = nil, 0
+	if len(out) > 0 && bs.outTaken != nil { // room for the writer waiting for it
+		close(bs.outTaken)
+		bs.outTaken = nil
+	}
 	var b []byte
 	if creation {
 		b = []byte("<body xmlns='" + nsBOSH + "' xmlns:stream='" + wire.NSStream + "' xmlns:xmpp='" + nsXBOSH +
@@ -443,20 +459,52 @@ func (bs *boshSession) Read(p []byte) (int, error) {
 	}
 }
 
-func (bs *boshSession) writeBatch(elems [][]byte, _ time.Time) error {
+func (bs *boshSession) writeBatch(elems [][]byte, deadline time.Time) error {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	if bs.closed && bs.terminal == nil {
 		return errBOSHClosed
 	}
-	// A client that stops fetching is a slow consumer: what waits for its
-	// requests is bounded like a TCP client's queue.
+	// What waits for the client's requests is bounded like a TCP socket's
+	// buffer: past half the session buffer the writer waits for a request
+	// to take it, until its deadline, as a write to a client that does not
+	// read blocks. Meanwhile the session's queue holds what follows, within
+	// the session buffer, and senders that go on once a stanza is written
+	// (offline delivery) wait too. A client that stops fetching is a slow
+	// consumer and loses its session. The stream error and close that end
+	// a session do not wait: they do not go into out.
 	n := 0
 	for _, e := range elems {
-		n += len(e)
+		if !boshTerminal(e) {
+			n += len(e)
+		}
 	}
-	if bs.outBytes+n > bs.srv.opts.SessionBuffer && len(bs.out) > 0 {
-		return errBOSHFull
+	for n > 0 && bs.outBytes+n > bs.srv.opts.SessionBuffer/2 && len(bs.out) > 0 {
+		if bs.closed {
+			return errBOSHClosed
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return errBOSHFull
+		}
+		if bs.outTaken == nil {
+			bs.outTaken = make(chan struct{})
+		}
+		taken := bs.outTaken
+		bs.mu.Unlock()
+		if f := boshFull.Load(); f != nil {
+			(*f)(bs.id)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-taken:
+		case <-t.C:
+		}
+		t.Stop()
+		bs.mu.Lock()
+	}
+	if bs.closed && bs.terminal == nil {
+		return errBOSHClosed
 	}
 	bs.outBytes += n
 	for _, e := range elems {
@@ -496,6 +544,10 @@ func (bs *boshSession) close() error {
 		bs.closed = true
 		close(bs.outReady)
 		bs.outReady = make(chan struct{})
+		if bs.outTaken != nil { // a waiting writer sees the session closed
+			close(bs.outTaken)
+			bs.outTaken = nil
+		}
 		if bs.ridAdvanced != nil { // wake requests waiting for their turn
 			close(bs.ridAdvanced)
 			bs.ridAdvanced = make(chan struct{})

@@ -8,3 +8,10 @@ func OnBOSHHolding(t testing.TB, f func(sid string)) {
 	boshHolding.Store(&f)
 	t.Cleanup(func() { boshHolding.Store(nil) })
 }
+
+// OnBOSHFull calls f with the session id each time a writer waits for a
+// BOSH client to fetch what is queued for it, until the test ends.
+func OnBOSHFull(t testing.TB, f func(sid string)) {
+	boshFull.Store(&f)
+	t.Cleanup(func() { boshFull.Store(nil) })
+}

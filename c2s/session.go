@@ -144,7 +144,10 @@ func (s *Session) enqueueWithin(raw []byte, stanza bool, budget int) bool {
 		}
 		s.sm.unacked = append(s.sm.unacked, raw)
 		s.sm.unackedBytes += len(raw)
-		requestAck = len(s.sm.unacked)%s.srv.opts.SMAckEvery == 0
+		s.sm.unrequested += len(raw)
+		// Every ack-every stanzas, and every eighth of the buffer (a few
+		// large stanzas must not wait for the count).
+		requestAck = len(s.sm.unacked)%s.srv.opts.SMAckEvery == 0 || s.sm.unrequested >= ackBytes(s.srv.opts.SessionBuffer)
 	}
 	if s.t == nil { // hibernating: kept in the unacknowledged list
 		s.mu.Unlock()
@@ -174,6 +177,7 @@ func (s *Session) enqueueWithin(raw []byte, stanza bool, budget int) bool {
 	if requestAck {
 		s.queue = append(s.queue, smRequest)
 		s.queueBytes += len(smRequest)
+		s.sm.unrequested = 0
 	}
 	s.startWriterLocked()
 	s.mu.Unlock()

@@ -42,7 +42,16 @@ type streamMgmt struct {
 	hibernate *time.Timer
 
 	unackedBytes int // the size of unacked (Options.SessionBuffer)
+	// unrequested is the size of the stanzas sent since the last <r/>:
+	// past ackBytes(budget) the server asks for an ack.
+	unrequested int
 }
+
+// ackBytes is how many bytes of stanzas the server sends before it asks
+// for an acknowledgement, whatever their number: an eighth of the session
+// buffer, so that a client that answers frees the buffer long before it
+// fills (one <r/> per 512 KiB at the default 4 MiB).
+func ackBytes(budget int) int { return max(budget/8, 1) }
 
 // received counts one inbound stanza.
 func (sm *streamMgmt) received() {
@@ -207,6 +216,7 @@ func (s *Session) RequestAck() bool {
 		s.mu.Unlock()
 		return false
 	}
+	s.sm.unrequested = 0
 	return s.enqueueLocked(smRequest, false)
 }
 
@@ -257,6 +267,14 @@ func (s *Session) resume(t transport, in *activityReader, h uint32) (gen uint64,
 	s.queue = append(s.queue, resumed)
 	s.queue = append(s.queue, s.sm.unacked...)
 	s.queueBytes, s.inflight = len(resumed), 0
+	if len(s.sm.unacked) > 0 {
+		// Ask at once for an ack of what is sent again: it frees the
+		// buffer, and whoever waits for a confirmation (offline delivery)
+		// goes on.
+		s.queue = append(s.queue, smRequest)
+		s.queueBytes += len(smRequest)
+		s.sm.unrequested = 0
+	}
 	s.startWriterLocked()
 	gen = s.gen
 	s.mu.Unlock()

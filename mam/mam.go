@@ -93,6 +93,9 @@ type Module struct {
 	log     *slog.Logger
 	cfg     Config
 
+	// pageBytes bounds the results of one query in bytes (SetPageBytes).
+	pageBytes int
+
 	prefs     prefsCache
 	resultID  atomic.Uint64
 	lastSweep atomic.Int64 // unix nanoseconds of the last retention sweep
@@ -113,6 +116,7 @@ func New(r *router.Router, store storage.Store, log *slog.Logger, cfg *Config) *
 	if m.cfg.Default == "" {
 		m.cfg.Default = "always"
 	}
+	m.pageBytes = 1 << 20
 	r.AddFeature(router.ToBare, NS, NSExtended, NSGroupchatField, NSSID, NSRetract, NSTombstone)
 	r.HandleIQ("set", NS, router.ToBare, m.handleSet)
 	r.HandleIQ("get", NS, router.ToBare, m.handleGet)

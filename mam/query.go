@@ -288,24 +288,74 @@ func (m *Module) query(c *router.Context) {
 		m.r.DeliverRaw(c.From, raw)
 		return true
 	}
-	to := c.From.String()
-	order := page.Messages
+	results := m.results(ctx, c, owner, r, &page)
 	if r.flip {
-		order = slices.Clone(order)
-		slices.Reverse(order)
+		slices.Reverse(results)
 	}
-	buf := make([]byte, 0, 1024)
-	for _, msg := range order {
-		if m.withheld(ctx, owner, msg) {
-			continue
+	for _, raw := range results {
+		if raw == nil {
+			continue // withheld
 		}
-		buf = m.appendResult(buf[:0], to, owner, r.queryID, msg)
-		if !send(slices.Clone(buf)) {
+		if !send(raw) {
 			c.Error("wait", "resource-constraint", "The results did not fit in the session's queue")
 			return
 		}
 	}
 	c.Reply(fin(page))
+}
+
+// buffered is implemented by sessions that tell how many bytes the server
+// holds for them (c2s.Session).
+type buffered interface{ Buffered() int }
+
+// results renders the result messages of page, in archive order (nil for
+// a withheld message), and cuts the page to the byte bound: it keeps the
+// results nearest the cursor (the first ones going forward, the last ones
+// for a FromEnd query) while they total at most m.pageBytes, and at least
+// one. A cut page is not complete: the client pages on from its <last/>
+// (or <first/> backward) and gets the rest, as with any page that returned
+// fewer than max (XEP-0059 §2.5). The bound shrinks when the querying
+// session already holds more than half of its buffer (twice the bound), so
+// that queries sent one after another without waiting stay within it.
+func (m *Module) results(ctx context.Context, c *router.Context, owner string, r *request, page *storage.ArchivePage) [][]byte {
+	limit := m.pageBytes
+	if b, ok := c.Origin.(buffered); ok && c.Origin.JID().Equal(c.From) {
+		limit = min(limit, 2*m.pageBytes-b.Buffered())
+	}
+	msgs := page.Messages
+	out := make([][]byte, len(msgs))
+	to := c.From.String()
+	buf := make([]byte, 0, 1024)
+	size, kept := 0, 0
+	for k := range msgs {
+		i := k
+		if r.q.FromEnd {
+			i = len(msgs) - 1 - k
+		}
+		if m.withheld(ctx, owner, msgs[i]) {
+			kept++
+			continue
+		}
+		buf = m.appendResult(buf[:0], to, owner, r.queryID, msgs[i])
+		if size > 0 && size+len(buf) > limit {
+			break
+		}
+		size += len(buf)
+		out[i] = slices.Clone(buf)
+		kept++
+	}
+	if cut := len(msgs) - kept; cut > 0 {
+		page.Complete = false
+		if r.q.FromEnd {
+			out, page.Messages = out[cut:], msgs[cut:]
+			if page.Index >= 0 {
+				page.Index += cut
+			}
+		} else {
+			out, page.Messages = out[:kept], msgs[:kept]
+		}
+	}
+	return out
 }
 
 func (m *Module) queryFailed(c *router.Context, err error) {
@@ -511,4 +561,14 @@ func (m *Module) setPrefs(c *router.Context) {
 		return
 	}
 	c.Reply(m.prefsXML(p))
+}
+
+// SetPageBytes bounds the results of one query to about n bytes (at least
+// one result): the server sets a quarter of limits session-buffer, so a
+// page of messages near max-stanza-size never ends the session that asked
+// for it. Call it before the server starts serving.
+func (m *Module) SetPageBytes(n int) {
+	if n > 0 {
+		m.pageBytes = n
+	}
 }

@@ -33,6 +33,11 @@ type Options struct {
 	// stored message whose sender the owner blocked since it was stored is
 	// not delivered at initial presence; it is deleted like a delivered one.
 	Blocked func(ctx context.Context, owner string, from jid.JID) bool
+	// ChunkBytes bounds the stored messages sent to a session at once:
+	// the next chunk goes out when the client has the previous one (at
+	// least one message per chunk). The server sets a quarter of limits
+	// session-buffer; 0 means 1 MiB.
+	ChunkBytes int
 }
 
 // SkipKey is the router.Session value key under which another module (mam)
@@ -55,6 +60,9 @@ type Module struct {
 
 // New registers offline storage on r.
 func New(r *router.Router, store storage.Offline, log *slog.Logger, opts Options) *Module {
+	if opts.ChunkBytes <= 0 {
+		opts.ChunkBytes = 1 << 20
+	}
 	m := &Module{r: r, store: store, opts: opts, log: log}
 	r.AddFeature(router.ToServer, NSFeature)
 	r.OnOffline(m.keep)
@@ -100,56 +108,122 @@ func (m *Module) keep(c *router.Context) bool {
 // SkipFunc, if any, says it does not need are removed too. A message that
 // never reached the client stays stored and is delivered again at the next
 // initial presence.
+//
+// The messages go out a chunk at a time (Options.ChunkBytes): the next
+// chunk is read from storage and queued when the client has the last
+// message of the previous one, so the flood never holds more than a chunk
+// of the session's buffer however much is stored (see README.md).
 func (m *Module) deliver(s router.Session) {
 	if s.Priority() < 0 {
 		return
 	}
-	owner := s.JID().Bare().String()
+	f := &flood{m: m, s: s, owner: s.JID().Bare().String(), domain: s.JID().Domainpart()}
+	f.skip, _ = s.Value(SkipKey{}).(SkipFunc)
+	f.cs, _ = s.(router.Confirmer)
+	f.d = &deleter{m: m, owner: f.owner}
+	f.next()
+}
+
+// ackRequester is implemented by sessions that can ask their client to
+// acknowledge what it received (XEP-0198 <r/>; false without it).
+type ackRequester interface{ RequestAck() bool }
+
+// flood is one session's offline delivery in progress.
+type flood struct {
+	m             *Module
+	s             router.Session
+	cs            router.Confirmer // nil: the session cannot confirm
+	skip          SkipFunc
+	owner, domain string
+	d             *deleter
+	after         int64 // the last stored message handled (sent or skipped)
+}
+
+// next queues the next chunk of stored messages. With confirmations it
+// returns once the chunk is queued; the confirmation of the chunk's last
+// message calls it again, on a goroutine of its own (a confirmation runs on
+// the session's reader or writer, which must not wait for storage). The
+// chunks follow each other: at most one is in flight, and when next runs
+// every message before f.after has been confirmed.
+func (f *flood) next() {
 	ctx := context.Background()
-	msgs, err := m.store.List(ctx, owner)
-	if err != nil {
-		m.log.Error("reading offline messages failed", "jid", owner, "err", err)
-		return
-	}
-	if len(msgs) == 0 {
-		return
-	}
-	domain := s.JID().Domainpart()
-	skip, _ := s.Value(SkipKey{}).(SkipFunc)
-	cs, confirms := s.(router.Confirmer)
-	d := &deleter{m: m, owner: owner}
-	// Delete removes every message up to a seq, so a skipped message is
-	// removed with the next delivered one's confirmation (or at once when
-	// nothing before it was sent; after the last sent one, with its
-	// confirmation).
-	var last, lastSent, skipped int64
-	for _, msg := range msgs {
-		if (skip != nil && skip(msg)) || m.blocked(ctx, owner, msg.From) {
-			skipped = msg.Seq
-			if lastSent == 0 {
-				last = msg.Seq
+	for {
+		msgs, err := f.m.store.ListAfter(ctx, f.owner, f.after, f.m.opts.ChunkBytes)
+		if err != nil {
+			f.m.log.Error("reading offline messages failed", "jid", f.owner, "err", err)
+			return
+		}
+		if len(msgs) == 0 {
+			return
+		}
+		// Decide first, so that the last message to send is known.
+		// Delete removes every message up to a seq: skipped messages
+		// before the first one sent go now (all before them are
+		// confirmed), those after a sent one with the next sent one's
+		// confirmation, and those after the last one sent with its
+		// confirmation (extend).
+		send := make([]storage.OfflineMessage, 0, len(msgs))
+		var head, tail int64
+		for _, msg := range msgs {
+			if (f.skip != nil && f.skip(msg)) || f.m.blocked(ctx, f.owner, msg.From) {
+				if len(send) == 0 {
+					head = msg.Seq
+				} else {
+					tail = msg.Seq
+				}
+				continue
 			}
+			send = append(send, msg)
+			tail = 0
+		}
+		f.after = msgs[len(msgs)-1].Seq
+		if head != 0 {
+			f.d.upTo(head)
+		}
+		if len(send) == 0 {
 			continue
 		}
-		raw := WithDelay(msg.Stanza, domain, msg.Stamp, "Offline Storage")
-		if !confirms {
-			if !s.Send(raw) {
-				break
+		if f.cs == nil {
+			// No confirmations: removed once queued, all at once.
+			done := int64(0)
+			for _, msg := range send {
+				if !f.s.Send(WithDelay(msg.Stanza, f.domain, msg.Stamp, "Offline Storage")) {
+					break
+				}
+				done = msg.Seq
 			}
-			last = msg.Seq
+			if done != send[len(send)-1].Seq {
+				if done != 0 {
+					f.d.upTo(done)
+				}
+				return
+			}
+			f.d.upTo(max(done, tail))
 			continue
 		}
-		seq := msg.Seq
-		if !cs.SendConfirmed(raw, func() { d.upTo(seq) }) {
-			break
+		last := send[len(send)-1].Seq
+		if tail != 0 {
+			f.d.extend(last, tail)
 		}
-		lastSent = seq
-	}
-	if last != 0 {
-		d.upTo(last)
-	}
-	if confirms && lastSent != 0 && skipped > lastSent {
-		d.extend(lastSent, skipped)
+		for _, msg := range send {
+			seq := msg.Seq
+			confirm := func() { f.d.upTo(seq) }
+			if seq == last {
+				confirm = func() {
+					f.d.upTo(seq)
+					go f.next()
+				}
+			}
+			if !f.cs.SendConfirmed(WithDelay(msg.Stanza, f.domain, msg.Stamp, "Offline Storage"), confirm) {
+				return // the session is over; the rest stays stored
+			}
+		}
+		// With XEP-0198 the chunk is confirmed by an acknowledgement: ask
+		// for it now rather than waiting for the next ack-every stanzas.
+		if ar, ok := f.s.(ackRequester); ok {
+			ar.RequestAck()
+		}
+		return
 	}
 }
 

@@ -187,7 +187,9 @@ func (m *Module) inboundSubscription(c *router.Context) {
 	next, deliver, autoReply := inboundTransition(st.Type, cur)
 	keep := true
 	if next.PendingIn && !cur.PendingIn {
-		next.PendingInXML = in.Raw
+		if len(in.Raw) <= maxPendingXML {
+			next.PendingInXML = in.Raw
+		} // else redelivered as a plain <presence type='subscribe'/>
 		if !existed {
 			// Kept only to remember the request: not in the user's roster
 			// until she answers or adds the contact herself.
@@ -257,3 +259,14 @@ func (m *Module) sendUnavailable(ctx context.Context, user, contact jid.JID) {
 func (m *Module) route(ctx context.Context, st *wire.Stanza, from, to jid.JID) {
 	m.r.Route(&router.Context{Context: ctx, Router: m.r, Stanza: st, From: from, To: to})
 }
+
+// maxPendingXML bounds the stored copy of a subscription request. Every
+// pending request is delivered again at each initial presence, all at
+// once: stored whole, a handful of strangers' requests near
+// max-stanza-size would pass the session buffer and end every login of
+// their recipient (resource-constraint). A larger request is kept as a
+// plain <presence type='subscribe'/>; its status or nick reached the
+// resources available when it came. 1 KiB holds a nick (XEP-0172) and a
+// status line, and max-roster-items (1000) of them a quarter of the
+// default session-buffer.
+const maxPendingXML = 1024

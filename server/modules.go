@@ -125,6 +125,8 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 
 	if cfg.ModuleEnabled("mam") {
 		mm := mam.New(r, s.Store, log, cfg.Module("mam").(*mam.Config))
+		// A page of results fits in a quarter of a session's buffer.
+		mm.SetPageBytes(int(cfg.Limits.SessionBuffer) / 4)
 		if blocked != nil {
 			mm.SetBlocked(blocked)
 		}
@@ -194,7 +196,10 @@ func (s *Server) registerModules(opts *c2s.Options) ([]byte, error) {
 	}
 
 	if cfg.ModuleEnabled("offline") {
-		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages, Blocked: blocked})
+		// Offline messages go out a quarter of a session's buffer at a
+		// time, so a flood of large ones never ends the session it is for.
+		offline.New(r, s.Store.Offline(), log, offline.Options{MaxMessages: cfg.Module("offline").(*offlineConfig).MaxMessages, Blocked: blocked,
+			ChunkBytes: int(cfg.Limits.SessionBuffer) / 4})
 	}
 	if cfg.ModuleEnabled("ping") {
 		ping.Register(r)

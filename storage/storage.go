@@ -156,6 +156,11 @@ type Offline interface {
 	Store(ctx context.Context, owner string, m OfflineMessage, limit int) error
 	// List returns every stored message in arrival order.
 	List(ctx context.Context, owner string) ([]OfflineMessage, error)
+	// ListAfter returns, in arrival order, the stored messages with Seq >
+	// after, as many as fit in maxBytes of stanzas, and at least one if
+	// there is one (maxBytes <= 0: all of them). Delivery reads a user's
+	// messages this way, a bounded chunk at a time.
+	ListAfter(ctx context.Context, owner string, after int64, maxBytes int) ([]OfflineMessage, error)
 	// Delete removes the messages with Seq <= upTo (after they were handed
 	// to a session), so a crash between List and Delete loses nothing.
 	Delete(ctx context.Context, owner string, upTo int64) error

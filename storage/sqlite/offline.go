@@ -60,6 +60,33 @@ func (o *offline) List(ctx context.Context, owner string) ([]storage.OfflineMess
 	return ms, rows.Err()
 }
 
+// ListAfter reads rows one by one and stops at the byte bound (one row past
+// what it returns is read), so a chunk costs its own size, not the queue's.
+func (o *offline) ListAfter(ctx context.Context, owner string, after int64, maxBytes int) ([]storage.OfflineMessage, error) {
+	rows, err := o.s.r.QueryContext(ctx,
+		"SELECT seq, stamp_us, from_jid, stanza FROM offline WHERE owner = ? AND seq > ? ORDER BY seq", owner, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []storage.OfflineMessage
+	total := 0
+	for rows.Next() {
+		var m storage.OfflineMessage
+		var stamp int64
+		if err := rows.Scan(&m.Seq, &stamp, &m.From, &m.Stanza); err != nil {
+			return nil, err
+		}
+		if maxBytes > 0 && len(ms) > 0 && total+len(m.Stanza) > maxBytes {
+			break
+		}
+		total += len(m.Stanza)
+		m.Stamp = fromMicros(stamp)
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
 func (o *offline) Delete(ctx context.Context, owner string, upTo int64) error {
 	_, err := o.s.w.ExecContext(ctx, "DELETE FROM offline WHERE owner = ? AND seq <= ?", owner, upTo)
 	return err

@@ -937,6 +937,41 @@ func testOffline(t *testing.T, open opener) {
 		isErr(t, "Store when full again", s.Offline().Store(ctx, owner, msg(7), 5), storage.ErrQuotaExceeded)
 	})
 
+	t.Run("ListAfter", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		const other = "nurse@capulet.example"
+		create(t, s, owner, other)
+		for i := range 6 {
+			noErr(t, "Store", s.Offline().Store(ctx, owner, msg(i), 0))
+			noErr(t, "Store(other)", s.Offline().Store(ctx, other, msg(i), 0))
+		}
+		all, err := s.Offline().List(ctx, owner)
+		noErr(t, "List", err)
+		size := len(all[0].Stanza) // every msg(i) for i < 10 has this size
+		for _, c := range []struct {
+			name     string
+			after    int64
+			maxBytes int
+			want     []storage.OfflineMessage
+		}{
+			{"all", 0, 0, all},
+			{"after the 2nd, unbounded", all[1].Seq, -1, all[2:]},
+			{"two fit", 0, 2 * size, all[:2]},
+			{"two and a half fit", all[0].Seq, 2*size + size/2, all[1:3]},
+			{"at least one", all[2].Seq, 1, all[3:4]},
+			{"at the end", all[5].Seq, 1, nil},
+		} {
+			ms, err := s.Offline().ListAfter(ctx, owner, c.after, c.maxBytes)
+			noErr(t, "ListAfter "+c.name, err)
+			if !msgsEqual(ms, c.want) {
+				t.Errorf("ListAfter %s = %d messages %v, want %d %v", c.name, len(ms), ms, len(c.want), c.want)
+			}
+		}
+		if ms, err := s.Offline().ListAfter(ctx, "romeo@montague.example", 0, 0); err != nil || len(ms) != 0 {
+			t.Errorf("ListAfter(unknown owner) = %v, %v; want none", ms, err)
+		}
+	})
+
 	t.Run("Delete", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		const other = "nurse@capulet.example"
