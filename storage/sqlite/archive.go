@@ -203,7 +203,10 @@ func init() {
 
 // ownersSQL reads which of a JSON array of JIDs have an account: one
 // statement text whatever the batch holds.
-const ownersSQL = "SELECT jid FROM accounts WHERE jid IN (SELECT value FROM json_each(?))"
+const (
+	ownersSQL = "SELECT jid FROM accounts WHERE jid IN (SELECT value FROM json_each(?))"
+	ownerSQL  = "SELECT jid FROM accounts WHERE jid = ?"
+)
 
 // commit writes one batch in one transaction and sets each request's result.
 //
@@ -248,12 +251,15 @@ func (a *archive) commit(batch []*appendReq) {
 			}
 		}
 	}
-	js, err := json.Marshal(list)
-	if err != nil {
-		fail(err)
-		return
+	var rows *sql.Rows
+	if len(list) == 1 { // a lone appender: no JSON to build and parse
+		rows, err = tx.QueryContext(ctx, ownerSQL, list[0])
+	} else {
+		var js []byte
+		if js, err = json.Marshal(list); err == nil {
+			rows, err = tx.QueryContext(ctx, ownersSQL, string(js))
+		}
 	}
-	rows, err := tx.QueryContext(ctx, ownersSQL, string(js))
 	if err != nil {
 		fail(err)
 		return
