@@ -397,7 +397,7 @@ func listed(list []string, target jid.JID) bool {
 // prefsCache keeps preferences read on the message path. A generation
 // counter keeps a read that raced with a change from caching stale data.
 type prefsCache struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex // read-locked on every archived message
 	gen uint64
 	m   map[string]storage.ArchivePrefs
 }
@@ -405,10 +405,10 @@ type prefsCache struct {
 const prefsCacheMax = 10000
 
 func (c *prefsCache) get(ctx context.Context, a storage.Archive, owner string) (storage.ArchivePrefs, error) {
-	c.mu.Lock()
+	c.mu.RLock()
 	p, ok := c.m[owner]
 	gen := c.gen
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok {
 		return p, nil
 	}

@@ -163,8 +163,8 @@ func (a *archive) pending() int {
 	return len(a.queue)
 }
 
-// insertChunk is how many rows one INSERT statement writes (8 parameters
-// each, well under SQLite's limit of 32766).
+// insertChunk is how many rows one INSERT statement writes at most (8
+// parameters each, well under SQLite's limit of 32766).
 const insertChunk = 128
 
 // insertSQL returns the INSERT statement for n rows.
@@ -181,7 +181,32 @@ func insertSQL(n int) string {
 	return b.String()
 }
 
-var insertChunkSQL = insertSQL(insertChunk)
+// insertSQLs[k] is the INSERT statement for 1<<k rows. A batch is written
+// in chunks of these sizes only (its row count in binary), so the writer
+// connection's statement cache holds every statement the archive needs and
+// no batch prepares one: before, the statement for a batch's last, partial
+// chunk (and the owner check's IN list) had a different text for nearly
+// every batch, was prepared for it and pushed other statements out of the
+// cache.
+var insertSQLs = func() (s [8]string) {
+	for k := range s {
+		s[k] = insertSQL(1 << k)
+	}
+	return s
+}()
+
+func init() {
+	if 1<<(len(insertSQLs)-1) != insertChunk {
+		panic("sqlite: insertSQLs does not end at insertChunk")
+	}
+}
+
+// ownersSQL reads which of a JSON array of JIDs have an account: one
+// statement text whatever the batch holds.
+const (
+	ownersSQL = "SELECT jid FROM accounts WHERE jid IN (SELECT value FROM json_each(?))"
+	ownerSQL  = "SELECT jid FROM accounts WHERE jid = ?"
+)
 
 // commit writes one batch in one transaction and sets each request's result.
 //
@@ -217,23 +242,24 @@ func (a *archive) commit(batch []*appendReq) {
 
 	// Which owners exist.
 	owners := make(map[string]bool, 8)
+	list := make([]string, 0, 8)
 	for _, r := range live {
 		for i := range r.msgs {
-			owners[r.msgs[i].Owner] = false
+			if _, ok := owners[r.msgs[i].Owner]; !ok {
+				owners[r.msgs[i].Owner] = false
+				list = append(list, r.msgs[i].Owner)
+			}
 		}
 	}
-	var q strings.Builder
-	args := make([]any, 0, len(owners))
-	q.WriteString("SELECT jid FROM accounts WHERE jid IN (")
-	for o := range owners {
-		if len(args) > 0 {
-			q.WriteByte(',')
+	var rows *sql.Rows
+	if len(list) == 1 { // a lone appender: no JSON to build and parse
+		rows, err = tx.QueryContext(ctx, ownerSQL, list[0])
+	} else {
+		var js []byte
+		if js, err = json.Marshal(list); err == nil {
+			rows, err = tx.QueryContext(ctx, ownersSQL, string(js))
 		}
-		q.WriteByte('?')
-		args = append(args, o)
 	}
-	q.WriteByte(')')
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		fail(err)
 		return
@@ -260,25 +286,19 @@ func (a *archive) commit(batch []*appendReq) {
 	}
 	now := time.Now().UnixMicro()
 	vals := make([]any, 0, 8*insertChunk)
-	var chunkStmt *sql.Stmt
+	// flush writes the rows in vals, in chunks of a power of two.
 	flush := func() error {
-		n := len(vals) / 8
-		if n == 0 {
-			return nil
-		}
-		var err error
-		if n == insertChunk {
-			if chunkStmt == nil {
-				if chunkStmt, err = tx.PrepareContext(ctx, insertChunkSQL); err != nil {
-					return err
-				}
+		for len(vals) > 0 {
+			k := len(insertSQLs) - 1
+			for 8<<k > len(vals) {
+				k--
 			}
-			_, err = chunkStmt.ExecContext(ctx, vals...)
-		} else {
-			_, err = tx.ExecContext(ctx, insertSQL(n), vals...)
+			if _, err := tx.ExecContext(ctx, insertSQLs[k], vals[:8<<k]...); err != nil {
+				return err
+			}
+			vals = vals[:copy(vals, vals[8<<k:])]
 		}
-		vals = vals[:0]
-		return err
+		return nil
 	}
 	for _, r := range live {
 		ok := true
@@ -310,9 +330,6 @@ func (a *archive) commit(batch []*appendReq) {
 		}
 	}
 	err = flush()
-	if chunkStmt != nil {
-		chunkStmt.Close()
-	}
 	if err == nil {
 		err = tx.Commit()
 	}

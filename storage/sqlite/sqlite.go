@@ -100,7 +100,7 @@ func open(path, synchronous string) (*Store, error) {
 
 	// The writer sets journal_mode=WAL (persistent in the file) before any
 	// reader connects.
-	w, err := sql.Open("sqlite3", base+"&_journal_mode=WAL&_synchronous="+synchronous+"&_txlock=immediate")
+	w, err := sql.Open(writerDriver, base+"&_journal_mode=WAL&_synchronous="+synchronous+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -142,6 +142,35 @@ func open(path, synchronous string) (*Store, error) {
 	}
 	s.r = r
 	return s, nil
+}
+
+// The writer connection's checkpoints.
+//
+// Every archive append inserts into the two archive indexes at the end of
+// its owner's range: with many users, each row dirties an index page of its
+// own, which the commit appends to the WAL. SQLite's default checkpoint
+// (wal_autocheckpoint=1000 pages) ran inside the COMMIT that crossed it, on
+// the one writer connection, so every writer waited for the copy and its two
+// fsyncs, and the same hot index pages were copied back every 1000 frames.
+// Checkpointing every 4096 pages (16 MiB of WAL at 4 KiB pages) copies each hot page a
+// quarter as often, with the same durability: a commit is in the WAL before
+// COMMIT returns, checkpointed or not. (A larger page cache than SQLite's
+// 2 MiB did not help: with 5,000 archive owners, 32 MiB measured 7 % more
+// CPU per message; the operating system's cache serves the re-reads.)
+const writerCheckpointPages = 4096
+
+// writerDriver opens the writer connection: every connection it opens (the
+// pool keeps one, but reopens it after an error) gets the checkpoint
+// setting, which has no DSN parameter.
+const writerDriver = "sqlite3-xmppd-writer"
+
+func init() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec("PRAGMA wal_autocheckpoint = "+strconv.Itoa(writerCheckpointPages), nil)
+			return err
+		},
+	})
 }
 
 // escapePath makes path safe inside a "file:" URI.
