@@ -6,6 +6,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
 )
 
 // SetBlocked makes queries leave out the messages an owner received from a
@@ -19,8 +20,14 @@ func (m *Module) SetBlocked(blocked func(ctx context.Context, owner string, from
 }
 
 // withheld reports whether msg is a message owner received from a JID she
-// blocks.
+// blocks, or a stored stanza that is not namespace-well-formed standing
+// alone (archived before the stream reader checked prefixes at every
+// depth: forwarded, it would end the querying client's stream).
 func (m *Module) withheld(ctx context.Context, owner string, msg storage.ArchiveMessage) bool {
+	if _, err := wire.ParseElement(msg.Stanza, wire.NSClient); err != nil {
+		m.log.Warn("mam: an archived stanza is not well-formed; left out of results", "owner", owner, "seq", msg.Seq, "err", err)
+		return true
+	}
 	if m.blocked == nil || msg.Outgoing {
 		return false
 	}

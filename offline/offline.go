@@ -165,7 +165,7 @@ func (f *flood) next() {
 		send := make([]storage.OfflineMessage, 0, len(msgs))
 		var head, tail int64
 		for _, msg := range msgs {
-			if (f.skip != nil && f.skip(msg)) || f.m.blocked(ctx, f.owner, msg.From) {
+			if (f.skip != nil && f.skip(msg)) || f.m.blocked(ctx, f.owner, msg.From) || !f.m.standalone(f.owner, msg) {
 				if len(send) == 0 {
 					head = msg.Seq
 				} else {
@@ -278,6 +278,18 @@ func (m *Module) blocked(ctx context.Context, owner, from string) bool {
 	}
 	j, err := jid.Parse(from)
 	return err == nil && m.opts.Blocked(ctx, owner, j)
+}
+
+// standalone reports whether a stored message is namespace-well-formed
+// standing alone. One stored before the stream reader checked prefixes at
+// every depth may not be; delivered, it would end the recipient's stream
+// at every login, so it is dropped (and removed with its chunk) instead.
+func (m *Module) standalone(owner string, msg storage.OfflineMessage) bool {
+	if _, err := wire.ParseElement(msg.Stanza, wire.NSClient); err != nil {
+		m.log.Warn("offline: a stored message is not well-formed; dropped", "jid", owner, "seq", msg.Seq, "err", err)
+		return false
+	}
+	return true
 }
 
 // WithDelay returns raw with an XEP-0203 <delay/> child appended.
