@@ -32,7 +32,7 @@ func TestUnwrittenQueueGoesOffline(t *testing.T) {
 	e.AddUser("bob", "secret-pw")
 	a := e.Login("alice", "secret-pw", "phone")
 	b, stall := e.LoginSlow("bob", "secret-pw", "phone", 0)
-	gone := unbound(e.Srv.Router, "bob@localhost/phone")
+	gone := servertest.Signal(e.Srv.Router.OnUnbound, "bob@localhost/phone")
 	stall()
 	const n = 10
 	for i := 0; i < n; i++ {
@@ -53,7 +53,7 @@ func TestUnwrittenQueueGoesOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = b.Abort()
-	waitFor(t, gone, "bob's session to end")
+	servertest.Wait(t, gone, "bob's session to end")
 	msgs, err := e.Srv.Store.Offline().List(context.Background(), "bob@localhost")
 	if err != nil {
 		t.Fatal(err)

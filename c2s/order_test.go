@@ -17,26 +17,6 @@ import (
 	"github.com/xmppd/xmppd/wire"
 )
 
-// unbound returns a channel closed when the session of full leaves the router.
-func unbound(r *router.Router, full string) <-chan struct{} {
-	ch := make(chan struct{})
-	r.OnUnbound(func(s router.Session) {
-		if s.JID().String() == full {
-			close(ch)
-		}
-	})
-	return ch
-}
-
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(3 * timeout):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
 // TestBindResultFirst: a stanza routed to a session while it is being bound
 // (here from an OnBound callback, the earliest moment the router knows it)
 // must reach the client after the bind result, never before.
@@ -131,9 +111,9 @@ func TestSMResumeFailedCarriesH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone := unbound(e.Srv.Router, "bob@localhost/phone")
+	gone := servertest.Signal(e.Srv.Router.OnUnbound, "bob@localhost/phone")
 	_ = b2.Close()
-	waitFor(t, gone, "the session to end")
+	servertest.Wait(t, gone, "the session to end")
 	_, _, err = client.Resume(ctx, cfg, id, b.H())
 	if !errors.As(err, &re) || !strings.Contains(re.Raw, "item-not-found") {
 		t.Fatalf("want item-not-found, got %v", err)

@@ -7,36 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/conf"
-	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/server/servertest"
 	"github.com/xmppd/xmppd/wire"
 )
-
-// signal returns a channel closed the first time on(full) fires.
-func signal(on func(func(router.Session)), full string) <-chan struct{} {
-	ch := make(chan struct{})
-	fired := false
-	on(func(s router.Session) {
-		if s.JID().String() == full && !fired {
-			fired = true
-			close(ch)
-		}
-	})
-	return ch
-}
-
-func wait(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(3 * timeout):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
 
 func stored(t *testing.T, e *servertest.Env, owner string) int {
 	t.Helper()
@@ -94,14 +70,14 @@ func TestOfflineKeptUntilWritten(t *testing.T) {
 	if got := stored(t, e, "bob@localhost"); got != n {
 		t.Fatalf("%d stored, want %d", got, n)
 	}
-	delivered := signal(e.Srv.Router.OnAvailable, "bob@localhost/phone") // after offline delivery
-	gone := signal(e.Srv.Router.OnUnbound, "bob@localhost/phone")
+	delivered := servertest.Signal(e.Srv.Router.OnAvailable, "bob@localhost/phone") // after offline delivery
+	gone := servertest.Signal(e.Srv.Router.OnUnbound, "bob@localhost/phone")
 	b, stall := e.LoginSlow("bob", "secret-pw", "phone", 0)
 	stall()
 	_ = b.Send("<presence/>")
-	wait(t, delivered, "offline delivery")
+	servertest.Wait(t, delivered, "offline delivery")
 	_ = b.Abort()
-	wait(t, gone, "the session to end")
+	servertest.Wait(t, gone, "the session to end")
 	if got := stored(t, e, "bob@localhost"); got != n {
 		t.Fatalf("%d of %d offline messages left after a link that never got them", got, n)
 	}
@@ -147,8 +123,8 @@ func TestOfflineKeptUntilAcked(t *testing.T) {
 	}
 	sync(t, a, "stored")
 
-	delivered := signal(e.Srv.Router.OnAvailable, "bob@localhost/phone") // after offline delivery
-	gone := signal(e.Srv.Router.OnUnbound, "bob@localhost/phone")
+	delivered := servertest.Signal(e.Srv.Router.OnAvailable, "bob@localhost/phone") // after offline delivery
+	gone := servertest.Signal(e.Srv.Router.OnUnbound, "bob@localhost/phone")
 	b, stall := e.LoginSlow("bob", "secret-pw", "phone", 0)
 	if _, err := b.EnableSM(timeout, false); err != nil {
 		t.Fatal(err)
@@ -158,14 +134,14 @@ func TestOfflineKeptUntilAcked(t *testing.T) {
 	// answer; the reads after it block.
 	sync(t, b, "stalled")
 	_ = b.Send("<presence/>")
-	wait(t, delivered, "offline delivery")
+	servertest.Wait(t, delivered, "offline delivery")
 	// Sent, not acknowledged: still stored (the same records).
 	before := seqs(t, e, "bob@localhost")
 	if strings.Count(before, ",") != 2 {
 		t.Fatalf("offline messages stored while unacknowledged: %q, want 3", before)
 	}
 	_ = b.Abort() // the link dies before an ack
-	wait(t, gone, "the session to end")
+	servertest.Wait(t, gone, "the session to end")
 	if after := seqs(t, e, "bob@localhost"); after != before {
 		t.Fatalf("offline messages changed when the link died: %q, then %q", before, after)
 	}

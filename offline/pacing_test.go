@@ -125,7 +125,7 @@ func TestOfflineFloodAcrossResumption(t *testing.T) {
 	}
 	sync(t, a, "stored")
 
-	delivered := signal(e.Srv.Router.OnAvailable, "bob@localhost/phone") // after the first chunk was queued
+	delivered := servertest.Signal(e.Srv.Router.OnAvailable, "bob@localhost/phone") // after the first chunk was queued
 	b, stall := e.LoginSlow("bob", "secret-pw", "phone", 0)
 	id, err := b.EnableSM(timeout, true)
 	if err != nil {
@@ -134,7 +134,7 @@ func TestOfflineFloodAcrossResumption(t *testing.T) {
 	stall()
 	sync(t, b, "stalled") // a read under way when stalling returns this answer
 	_ = b.Send("<presence/>")
-	wait(t, delivered, "offline delivery")
+	servertest.Wait(t, delivered, "offline delivery")
 	h := b.H()
 	_ = b.Abort() // the link dies with the first chunk unacknowledged
 
