@@ -30,7 +30,28 @@ type Context struct {
 	To jid.JID
 	// Origin is the local session that sent the stanza (nil otherwise).
 	Origin Session
+
+	// holds are writes routing started that must be durable before the
+	// stanza counts as handled (see Hold).
+	holds []<-chan error
 }
+
+// Hold registers a write that routing this stanza started and that must be
+// durable before the origin session counts the stanza as handled: a c2s
+// session acknowledges it (XEP-0198 <a h='…'/>) only once done has yielded
+// its result or been closed. A hook that queues an archive write calls it
+// instead of waiting for the commit, so delivery does not wait for the
+// disk but the sender's acknowledgement does. A non-nil error on done means
+// the write failed; the stanza is still counted as handled (it was
+// delivered), and the hook has logged the failure.
+func (c *Context) Hold(done <-chan error) {
+	if done != nil {
+		c.holds = append(c.holds, done)
+	}
+}
+
+// Holds returns what Hold registered while the stanza was routed.
+func (c *Context) Holds() []<-chan error { return c.holds }
 
 // Reply answers an iq get/set with a result carrying payload (may be empty).
 func (c *Context) Reply(payload []byte) {
