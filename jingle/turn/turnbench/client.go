@@ -29,7 +29,7 @@ type lean struct {
 	rbuf   []byte
 }
 
-func dialLean(server netip.AddrPort, user string) (*lean, error) {
+func dialLean(server netip.AddrPort, secret, user string) (*lean, error) {
 	u, p, _ := turn.Credentials(secret, user, time.Hour)
 	c := &lean{conn: udp(), server: server, user: stun.NewUsername(u)}
 	// First Allocate without credentials: 401 with realm and nonce.

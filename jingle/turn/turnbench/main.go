@@ -55,6 +55,16 @@ var (
 	sockets  = flag.Int("sockets", 0, "UDP listening sockets of the server (0 = GOMAXPROCS)")
 	profile  = flag.String("cpuprofile", "", "write the server's CPU profile of the measured window to this file")
 	pion     = flag.Bool("pion", false, "use pion/turn's client for the load (heavier) instead of the lean one")
+
+	extAddr    = flag.String("external", "", "also load this external TURN server (host:port, UDP; e.g. coturn with use-auth-secret)")
+	extSecret  = flag.String("external-secret", "", "the external server's TURN REST API secret (coturn's static-auth-secret)")
+	extName    = flag.String("external-name", "coturn", "the external server's name in the output")
+	extPID     = flag.Int("external-pid", 0, "the external server's process, for its CPU (/proc/PID/stat)")
+	extPIDFile = flag.String("external-pidfile", "", "file holding -external-pid")
+	noXMPPD    = flag.Bool("no-xmppd", false, "skip the embedded server (load only -external)")
+	rounds     = flag.Int("rounds", 1, "rounds, each running direct, xmppd and the external server in turn")
+	sweep      = flag.String("sweep", "", "call counts (\"100,250,500\"): each server runs them in turn until its loss exceeds -max-loss")
+	maxLoss    = flag.Float64("max-loss", 0.1, "packet loss (%) a -sweep step may have")
 )
 
 func main() {
@@ -87,7 +97,7 @@ func runServer() {
 	s, err := turn.NewServer(turn.Options{
 		Listen:       "127.0.0.1:0",
 		RelayAddress: netip.MustParseAddr("127.0.0.1"),
-		MinPort:      20000, MaxPort: 29999, // below the client ports (32768-60999)
+		MinPort:      20000, MaxPort: 24999, // below the client ports (32768-60999), apart from coturn.sh's 25000-25999
 		Realm: "localhost", Secret: secret,
 		MaxAllocationsPerUser:  10,
 		BandwidthPerAllocation: 1000 * 1000,
@@ -387,7 +397,7 @@ func (quiet) NewLogger(string) logging.LeveledLogger {
 	return logging.NewDefaultLeveledLoggerForScope("", logging.LogLevelError, os.Stderr)
 }
 
-func allocation(server string, user string) (*pionturn.Client, net.PacketConn) {
+func allocation(server, secret, user string) (*pionturn.Client, net.PacketConn) {
 	u, p, _ := turn.Credentials(secret, user, time.Hour)
 	conn := udp()
 	c, err := pionturn.NewClient(&pionturn.ClientConfig{
@@ -413,8 +423,7 @@ func allocation(server string, user string) (*pionturn.Client, net.PacketConn) {
 	return c, relay
 }
 
-func leanStreams(server string, n int) ([]*stream, func()) {
-	srv := netip.MustParseAddrPort(server)
+func leanStreams(srv netip.AddrPort, secret string, n int) ([]*stream, func()) {
 	type call struct{ a, b *lean }
 	cs := make([]call, n)
 	sem := make(chan struct{}, 32)
@@ -425,11 +434,11 @@ func leanStreams(server string, n int) ([]*stream, func()) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			a, err := dialLean(srv, fmt.Sprintf("caller%d@localhost", i))
+			a, err := dialLean(srv, secret, fmt.Sprintf("caller%d@localhost", i))
 			if err != nil {
 				log.Fatalf("allocate: %v", err)
 			}
-			b, err := dialLean(srv, fmt.Sprintf("callee%d@localhost", i))
+			b, err := dialLean(srv, secret, fmt.Sprintf("callee%d@localhost", i))
 			if err != nil {
 				log.Fatalf("allocate: %v", err)
 			}
@@ -463,7 +472,7 @@ func leanStreams(server string, n int) ([]*stream, func()) {
 	}
 }
 
-func relayedStreams(server string, n int) ([]*stream, func()) {
+func relayedStreams(server, secret string, n int) ([]*stream, func()) {
 	type call struct {
 		ca, cb *pionturn.Client
 		ra, rb net.PacketConn
@@ -477,8 +486,8 @@ func relayedStreams(server string, n int) ([]*stream, func()) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ca, ra := allocation(server, fmt.Sprintf("caller%d@localhost", i))
-			cb, rb := allocation(server, fmt.Sprintf("callee%d@localhost", i))
+			ca, ra := allocation(server, secret, fmt.Sprintf("caller%d@localhost", i))
+			cb, rb := allocation(server, secret, fmt.Sprintf("callee%d@localhost", i))
 			cs[i] = call{ca, cb, ra, rb}
 		}()
 	}
@@ -509,47 +518,243 @@ func selfCPU() float64 {
 	return u + s
 }
 
+// target is a TURN server under load: this repository's (a child process)
+// or an external one (coturn) with TURN REST API credentials.
+type target struct {
+	name, addr, secret string
+	// sample returns the server's CPU seconds so far, and a line of server
+	// statistics since the previous sample ("" when unknown).
+	sample func() (cpu float64, stats string)
+	close  func()
+}
+
+func xmppdTarget() *target {
+	ch, addr := startChild()
+	var prev turn.Stats
+	return &target{
+		name: "xmppd", addr: addr, secret: secret,
+		sample: func() (float64, string) {
+			u := ch.usage()
+			st := u.Stats
+			line := fmt.Sprintf("relayed %d packets (to peers + from peers), dropped %d/%d, unpermitted %d, max RSS %d MiB",
+				st.PacketsToPeers-prev.PacketsToPeers+st.PacketsFromPeers-prev.PacketsFromPeers,
+				st.DroppedToPeers-prev.DroppedToPeers, st.DroppedFromPeers-prev.DroppedFromPeers,
+				st.Unpermitted-prev.Unpermitted, u.MaxRSSKiB/1024)
+			prev = st
+			return u.UserSec + u.SysSec, line
+		},
+		close: func() { ch.in.Close(); _ = ch.cmd.Wait() },
+	}
+}
+
+// externalTarget is the server at *extAddr; its CPU is read from
+// /proc/PID/stat (all threads) when *extPID is given.
+func externalTarget() *target {
+	pid := *extPID
+	if f := *extPIDFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	return &target{
+		name: *extName, addr: *extAddr, secret: *extSecret,
+		sample: func() (float64, string) {
+			if pid == 0 {
+				return 0, ""
+			}
+			cpu, err := procCPU(pid)
+			if err != nil {
+				log.Fatalf("%s: %v", *extName, err)
+			}
+			return cpu, ""
+		},
+		close: func() {},
+	}
+}
+
+// procCPU is the user+system CPU seconds of process pid (/proc/PID/stat).
+func procCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields count after ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64) // field 14: utime
+	st, _ := strconv.ParseFloat(f[12], 64) // field 15: stime
+	return (ut + st) / clockTicks, nil
+}
+
+const clockTicks = 100 // sysconf(_SC_CLK_TCK) on Linux
+
+// outcome is one measured run.
+type outcome struct {
+	name  string
+	calls int
+	r     result
+	cpu   float64 // server CPU, fraction of one core (direct: none)
+	gen   float64 // load generator CPU
+}
+
+func (o outcome) ok() bool { return o.r.sent > 0 && o.r.loss() <= *maxLoss }
+
+func measureDirect(n int) outcome {
+	streams, closeAll := directStreams(n)
+	defer closeAll()
+	var c0, c1 float64
+	var t0, t1 time.Time
+	r := run(streams, *direct, func() {
+		if t0.IsZero() {
+			c0, t0 = selfCPU(), time.Now()
+		} else {
+			c1, t1 = selfCPU(), time.Now()
+		}
+	})
+	o := outcome{name: "direct", calls: n, r: r, gen: (c1 - c0) / t1.Sub(t0).Seconds()}
+	fmt.Printf("direct UDP:  %d streams, %v (generator CPU %.0f%%)\n", len(streams), r, 100*o.gen)
+	return o
+}
+
+func measureTURN(t *target, n int) outcome {
+	srv, err := netip.ParseAddrPort(t.addr)
+	if err != nil {
+		log.Fatalf("%s: %v", t.name, err)
+	}
+	t0 := time.Now()
+	var streams []*stream
+	var closeAll func()
+	if *pion {
+		streams, closeAll = relayedStreams(t.addr, t.secret, n)
+	} else {
+		streams, closeAll = leanStreams(srv, t.secret, n)
+	}
+	defer closeAll()
+	fmt.Printf("%s: %d allocations in %v\n", t.name, 2*n, time.Since(t0).Round(time.Millisecond))
+	var s0, s1, g0, g1 float64
+	var w0, w1 time.Time
+	var stats string
+	r := run(streams, *duration, func() {
+		if w0.IsZero() {
+			s0, _ = t.sample()
+			w0, g0 = time.Now(), selfCPU()
+		} else {
+			s1, stats = t.sample()
+			w1, g1 = time.Now(), selfCPU()
+		}
+	})
+	wall := w1.Sub(w0).Seconds()
+	o := outcome{name: t.name, calls: n, r: r, cpu: (s1 - s0) / wall, gen: (g1 - g0) / wall}
+	fmt.Printf("%-12s %d streams, %v\n", t.name+":", len(streams), r)
+	fmt.Printf("%-12s server CPU %.1f%% of one core over %.1fs; load generator CPU %.0f%%\n", "", 100*o.cpu, wall, 100*o.gen)
+	if stats != "" {
+		fmt.Printf("%-12s %s\n", "", stats)
+	}
+	return o
+}
+
+// summary prints each server's figures next to direct UDP's of the same
+// round: loss, added latency (p50, p99 minus direct's), server CPU.
+func summary(direct outcome, rs []outcome) {
+	for _, o := range rs {
+		if direct.r.sent == 0 {
+			fmt.Printf("summary %-8s %5d calls: loss %.3f%%, p50 %v p99 %v, server CPU %.1f%%\n", o.name, o.calls,
+				o.r.loss(), o.r.p50.Round(time.Microsecond), o.r.p99.Round(time.Microsecond), 100*o.cpu)
+			continue
+		}
+		fmt.Printf("summary %-8s %5d calls: loss %.3f%%, added latency p50 %v p99 %v (direct p50 %v p99 %v), server CPU %.1f%%\n",
+			o.name, o.calls, o.r.loss(), (o.r.p50 - direct.r.p50).Round(time.Microsecond), (o.r.p99 - direct.r.p99).Round(time.Microsecond),
+			direct.r.p50.Round(time.Microsecond), direct.r.p99.Round(time.Microsecond), 100*o.cpu)
+	}
+}
+
+func targets() []func() *target {
+	var ts []func() *target
+	if !*noXMPPD {
+		ts = append(ts, xmppdTarget)
+	}
+	if *extAddr != "" {
+		ts = append(ts, externalTarget)
+	}
+	return ts
+}
+
 func runLoad() {
 	fmt.Printf("turnbench: %d calls, %d packets/s of %d bytes each way, GOMAXPROCS %d, %d CPUs, load average %s\n",
 		*calls, *rate, *size, runtime.GOMAXPROCS(0), runtime.NumCPU(), loadavg())
 	defer func() { fmt.Printf("load average at the end: %s\n", loadavg()) }()
-	if *direct > 0 {
-		streams, closeAll := directStreams(*calls)
-		c0, t0 := selfCPU(), time.Now()
-		r := run(streams, *direct, nil)
-		cpu := (selfCPU() - c0) / time.Since(t0).Seconds()
-		closeAll()
-		fmt.Printf("direct UDP:  %d streams, %v (generator CPU %.0f%%)\n", len(streams), r, 100*cpu)
+	if *sweep != "" {
+		runSweep()
+		return
 	}
-
-	ch, addr := startChild()
-	t0 := time.Now()
-	newStreams := leanStreams
-	if *pion {
-		newStreams = relayedStreams
-	}
-	streams, closeAll := newStreams(addr, *calls)
-	fmt.Printf("allocations: %d in %v\n", 2**calls, time.Since(t0).Round(time.Millisecond))
-	var u0, u1 usage
-	var w0, w1 time.Time
-	var g0, g1 float64
-	r := run(streams, *duration, func() {
-		if w0.IsZero() {
-			u0, w0, g0 = ch.usage(), time.Now(), selfCPU()
-		} else {
-			u1, w1, g1 = ch.usage(), time.Now(), selfCPU()
+	// Rounds alternate the servers (direct, xmppd, external, direct, …) so
+	// that a noisy machine weighs on all of them alike.
+	for round := 1; round <= *rounds; round++ {
+		if *rounds > 1 {
+			fmt.Printf("-- round %d of %d\n", round, *rounds)
 		}
-	})
-	wall := w1.Sub(w0).Seconds()
-	cpu := (u1.UserSec + u1.SysSec - u0.UserSec - u0.SysSec) / wall
-	st := u1.Stats
-	fmt.Printf("relayed:     %d streams, %v\n", len(streams), r)
-	fmt.Printf("TURN server: CPU %.1f%% of one core (user %.1fs sys %.1fs over %.1fs), max RSS %d MiB; load generator CPU %.0f%%\n",
-		100*cpu, u1.UserSec-u0.UserSec, u1.SysSec-u0.SysSec, wall, u1.MaxRSSKiB/1024, 100*(g1-g0)/wall)
-	pps := float64(st.PacketsToPeers-u0.Stats.PacketsToPeers+st.PacketsFromPeers-u0.Stats.PacketsFromPeers) / wall
-	fmt.Printf("TURN stats:  allocations %d, relayed %.0f packets/s (to peers + from peers), dropped %d/%d, unpermitted %d\n",
-		st.Allocations, pps, st.DroppedToPeers, st.DroppedFromPeers, st.Unpermitted)
-	closeAll()
-	ch.in.Close()
-	_ = ch.cmd.Wait()
+		var d outcome
+		if *direct > 0 {
+			d = measureDirect(*calls)
+		}
+		var rs []outcome
+		for _, mk := range targets() {
+			t := mk()
+			rs = append(rs, measureTURN(t, *calls))
+			t.close()
+		}
+		summary(d, rs)
+	}
+}
+
+// runSweep runs each server at increasing call counts until its loss
+// exceeds -max-loss, and reports the largest count within it.
+func runSweep() {
+	var counts []int
+	for _, f := range strings.Split(*sweep, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			log.Fatalf("-sweep: %q is not a call count", f)
+		}
+		counts = append(counts, n)
+	}
+	mks := targets()
+	best := make([]int, len(mks))
+	names := make([]string, len(mks))
+	failed := make([]bool, len(mks))
+	for _, n := range counts {
+		fmt.Printf("-- %d calls\n", n)
+		var d outcome
+		if *direct > 0 {
+			d = measureDirect(n)
+		}
+		var rs []outcome
+		for i, mk := range mks {
+			if failed[i] {
+				continue
+			}
+			t := mk()
+			names[i] = t.name
+			o := measureTURN(t, n)
+			t.close()
+			rs = append(rs, o)
+			if o.ok() {
+				best[i] = n
+			} else {
+				failed[i] = true
+			}
+		}
+		summary(d, rs)
+		if !slices.Contains(failed, false) {
+			break
+		}
+	}
+	for i := range mks {
+		fmt.Printf("sweep %-8s largest call count with loss ≤ %.2f%%: %d\n", names[i], *maxLoss, best[i])
+	}
 }
