@@ -90,6 +90,9 @@ type relayConn struct {
 	pmu   sync.RWMutex
 	perms map[netip.Addr]int        // peer IP → permission (Server.permission)
 	chans map[netip.AddrPort]uint16 // peer → channel number (Server.channel)
+	peers map[uint16]netip.AddrPort // channel number → peer (ChannelData from the client)
+
+	udpClient netip.AddrPort // the client's address when it reaches us over UDP (Server.clients)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -163,8 +166,23 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, fmt.Errorf("turn: relay to %T", addr)
 	}
 	ip, _ := netip.AddrFromSlice(ua.IP)
-	ip = ip.Unmap()
-	if !c.s.mayReach(ip, ua.Port) {
+	return c.toPeer(p, netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port)))
+}
+
+// peerOf returns the peer bound to channel ch.
+func (c *relayConn) peerOf(ch uint16) (netip.AddrPort, bool) {
+	c.pmu.RLock()
+	defer c.pmu.RUnlock()
+	peer, ok := c.peers[ch]
+	return peer, ok
+}
+
+// toPeer sends a client's packet to peer: the policy, the limits, the
+// counters, then the socket, or the receiving allocation when the peer is
+// another allocation here.
+func (c *relayConn) toPeer(p []byte, peer netip.AddrPort) (int, error) {
+	ip, port := peer.Addr(), int(peer.Port())
+	if !c.s.mayReach(ip, port) {
 		c.s.stats.droppedToPeers.Add(1)
 		return len(p), nil
 	}
@@ -178,12 +196,12 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	c.s.stats.bytesToPeers.Add(uint64(len(p)))
 	c.s.stats.packetsToPeers.Add(1)
 	if ip == c.s.opts.RelayAddress {
-		if peer := c.s.relay(ua.Port); peer != nil && peer != c {
+		if peer := c.s.relay(port); peer != nil && peer != c {
 			peer.deliver(p, netip.AddrPortFrom(ip, uint16(c.port)))
 			return len(p), nil
 		}
 	}
-	n, err := c.UDPConn.WriteToUDPAddrPort(p, netip.AddrPortFrom(ip, uint16(ua.Port)))
+	n, err := c.UDPConn.WriteToUDPAddrPort(p, peer)
 	if err != nil {
 		c.s.stats.bytesToPeers.Add(^uint64(len(p) - 1))
 		c.s.stats.packetsToPeers.Add(^uint64(0))
@@ -241,6 +259,9 @@ func (c *relayConn) Close() error {
 		if c.s.relays[c.port] == c {
 			delete(c.s.relays, c.port)
 		}
+		if c.udpClient.IsValid() && c.s.clients[c.udpClient] == c {
+			delete(c.s.clients, c.udpClient)
+		}
 		c.s.rmu.Unlock()
 		c.closeErr = c.UDPConn.Close()
 	})
@@ -267,7 +288,7 @@ func (g relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pac
 			return nil, nil, err
 		}
 		port = uc.LocalAddr().(*net.UDPAddr).Port
-		c := &relayConn{UDPConn: uc, s: s, port: port, perms: map[netip.Addr]int{}, chans: map[netip.AddrPort]uint16{},
+		c := &relayConn{UDPConn: uc, s: s, port: port, perms: map[netip.Addr]int{}, chans: map[netip.AddrPort]uint16{}, peers: map[uint16]netip.AddrPort{},
 			in: newBucket(s.opts.BandwidthPerAllocation), out: newBucket(s.opts.BandwidthPerAllocation)}
 		s.rmu.Lock()
 		s.relays[port] = c

@@ -114,10 +114,15 @@ type screenedPacketConn struct {
 
 func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.UDPConn.ReadFrom(p)
+		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(p)
 		if err != nil {
-			return n, addr, err
+			return n, nil, err
 		}
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if c.s.fastChannelData(p[:n], ap) {
+			continue
+		}
+		addr := net.UDPAddrFromAddrPort(ap)
 		if c.s.screen(p[:n], addr, func(r []byte) { _, _ = c.UDPConn.WriteTo(r, addr) }) {
 			return n, addr, nil
 		}

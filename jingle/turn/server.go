@@ -2,6 +2,7 @@ package turn
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,8 +100,9 @@ type Server struct {
 	users      map[string]*user
 	quotaCalls int
 
-	rmu    sync.RWMutex
-	relays map[int]*relayConn // live relay sockets by port
+	rmu     sync.RWMutex
+	relays  map[int]*relayConn            // live relay sockets by port
+	clients map[netip.AddrPort]*relayConn // allocations of UDP clients by client address
 
 	smu     sync.Mutex
 	streams map[string]*streamConn // live TCP/TLS clients (streamKey)
@@ -138,7 +140,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	// Refused packets are logged: a client retransmitting with a wrong
 	// password must not be able to flood the log (internal/lograte).
-	s := &Server{opts: o, log: lograte.Limit(o.Log, lograte.Window, lograte.Burst), users: map[string]*user{}, relays: map[int]*relayConn{}, streams: map[string]*streamConn{}, listenPorts: map[int]bool{}}
+	s := &Server{opts: o, log: lograte.Limit(o.Log, lograte.Window, lograte.Burst), users: map[string]*user{}, relays: map[int]*relayConn{}, clients: map[netip.AddrPort]*relayConn{}, streams: map[string]*streamConn{}, listenPorts: map[int]bool{}}
 	own := ownAddrs(o.RelayAddress)
 	s.relayBind = o.RelayBind
 	if !s.relayBind.IsValid() {
@@ -179,10 +181,10 @@ func NewServer(o Options) (*Server, error) {
 				s.permission(relay, peer, -1)
 			},
 			OnChannelCreated: func(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
-				s.channel(relay, peer, ch)
+				s.channel(relay, peer, ch, true)
 			},
-			OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, _ uint16) {
-				s.channel(relay, peer, 0)
+			OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
+				s.channel(relay, peer, ch, false)
 			},
 		},
 	}
@@ -423,6 +425,17 @@ func (s *Server) allocationCreated(src, dst net.Addr, proto, username, _ string,
 		if cp := s.pathTo(src, dst); cp != nil {
 			rc.client.Store(cp)
 		}
+		if _, ok := dst.(*net.UDPAddr); ok {
+			// ChannelData from this client takes the fast path (fastChannelData).
+			ap := addrPort(src)
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			s.rmu.Lock()
+			if s.relays[rc.port] == rc { // not closed meanwhile
+				rc.udpClient = ap
+				s.clients[ap] = rc
+			}
+			s.rmu.Unlock()
+		}
 	}
 	s.stats.allocations.Add(1)
 	s.stats.allocationsTotal.Add(1)
@@ -463,8 +476,8 @@ func (s *Server) permission(relay net.Addr, peer net.IP, delta int) {
 	rc.pmu.Unlock()
 }
 
-// channel tracks the channels bound on an allocation (ch 0: unbound).
-func (s *Server) channel(relay, peer net.Addr, ch uint16) {
+// channel tracks the channels bound on an allocation.
+func (s *Server) channel(relay, peer net.Addr, ch uint16, bound bool) {
 	rc := s.relay(int(addrPort(relay).Port()))
 	if rc == nil {
 		return
@@ -472,12 +485,42 @@ func (s *Server) channel(relay, peer net.Addr, ch uint16) {
 	ap := addrPort(peer)
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	rc.pmu.Lock()
-	if ch == 0 {
-		delete(rc.chans, ap)
-	} else {
+	if bound {
 		rc.chans[ap] = ch
+		rc.peers[ch] = ap
+	} else {
+		delete(rc.chans, ap)
+		delete(rc.peers, ch)
 	}
 	rc.pmu.Unlock()
+}
+
+// fastChannelData relays a ChannelData message from a UDP client with an
+// allocation and the channel bound, as pion would (RFC 5766 §11.6: the
+// channel's peer gets the data), without pion's per-packet lookups and
+// allocations; it reports false for anything else, which goes to pion.
+// Channels and allocations are mirrored from pion's events, so both paths
+// relay the same packets.
+func (s *Server) fastChannelData(b []byte, src netip.AddrPort) bool {
+	if len(b) < 4 || b[0] < 0x40 || b[0] > 0x7F {
+		return false
+	}
+	n := int(binary.BigEndian.Uint16(b[2:4]))
+	if 4+n > len(b) {
+		return false // pion drops it
+	}
+	s.rmu.RLock()
+	rc := s.clients[src]
+	s.rmu.RUnlock()
+	if rc == nil {
+		return false
+	}
+	peer, ok := rc.peerOf(binary.BigEndian.Uint16(b))
+	if !ok {
+		return false
+	}
+	_, _ = rc.toPeer(b[4:4+n], peer)
+	return true
 }
 
 // pathTo returns how to write to the client at src, which reached the
