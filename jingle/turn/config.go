@@ -45,6 +45,10 @@ type Config struct {
 	// each direction; 0 = unlimited. Beyond them packets are dropped.
 	BandwidthPerAllocation conf.ByteSize `conf:"bandwidth-per-allocation,min=0"`
 	BandwidthPerUser       conf.ByteSize `conf:"bandwidth-per-user,min=0"`
+	// ReceiveBuffer and SendBuffer are the kernel buffers of each UDP
+	// listening socket (SO_RCVBUF, SO_SNDBUF).
+	ReceiveBuffer conf.ByteSize `conf:"receive-buffer,min=65536,max=1073741824"`
+	SendBuffer    conf.ByteSize `conf:"send-buffer,min=65536,max=1073741824"`
 	// AllowPeers may always be relayed to, overriding the built-in refusals
 	// (loopback, private, link-local …) and DenyPeers.
 	AllowPeers conf.PrefixList `conf:"allow-peers"`
@@ -120,6 +124,8 @@ func DefaultConfig() *Config {
 		CredentialTTL:          DefaultTTL,
 		MaxAllocationsPerUser:  10,
 		BandwidthPerAllocation: conf.ByteSize(1000 * 1000),
+		ReceiveBuffer:          DefaultSocketBuffer,
+		SendBuffer:             DefaultSocketBuffer,
 	}
 	c.SetEnabled(false)
 	return c

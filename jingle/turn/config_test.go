@@ -60,3 +60,35 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketBufferConfig: receive-buffer and send-buffer size the UDP
+// listening sockets of the running server; out-of-range values are
+// configuration errors.
+func TestSocketBufferConfig(t *testing.T) {
+	c, err := parse(t, `<turn enabled="true" receive-buffer="256KiB" send-buffer="128KiB"/>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReceiveBuffer != 256<<10 || c.SendBuffer != 128<<10 {
+		t.Fatalf("receive-buffer %d, send-buffer %d", c.ReceiveBuffer, c.SendBuffer)
+	}
+	if d, _ := parse(t, `<turn/>`); d.ReceiveBuffer != DefaultSocketBuffer || d.SendBuffer != DefaultSocketBuffer {
+		t.Errorf("defaults %d %d", d.ReceiveBuffer, d.SendBuffer)
+	}
+	for _, bad := range []string{`<turn receive-buffer="1KB"/>`, `<turn send-buffer="2GiB"/>`, `<turn receive-buffer="lots"/>`} {
+		if _, err := parse(t, bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	s := startServer(t, func(o *Options) {
+		o.TLSListen, o.UDPSockets = "", 2
+		o.ReceiveBuffer, o.SendBuffer = int(c.ReceiveBuffer), int(c.SendBuffer)
+	})
+	for i, uc := range s.udp {
+		rcv, snd := sockBuffers(t, uc)
+		// Linux doubles the value set (bookkeeping overhead) and reports that.
+		if rcv != 2*256<<10 || snd != 2*128<<10 {
+			t.Errorf("socket %d: SO_RCVBUF %d, SO_SNDBUF %d; want %d, %d", i, rcv, snd, 2*256<<10, 2*128<<10)
+		}
+	}
+}

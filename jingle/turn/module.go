@@ -108,6 +108,7 @@ func Register(cfg *conf.Config, r *router.Router, cs *certs.Store, log *slog.Log
 			BandwidthPerAllocation: int64(tc.BandwidthPerAllocation),
 			BandwidthPerUser:       int64(tc.BandwidthPerUser),
 			Allow:                  tc.AllowPeers, Deny: tc.DenyPeers,
+			ReceiveBuffer: int(tc.ReceiveBuffer), SendBuffer: int(tc.SendBuffer),
 			Log: log,
 		}
 		if tc.TLSListen != "" {

@@ -53,9 +53,17 @@ type Options struct {
 	// UDPSockets is the number of UDP sockets sharing the listening port
 	// (SO_REUSEPORT, one reader each); 0 = GOMAXPROCS.
 	UDPSockets int
+	// ReceiveBuffer and SendBuffer size each UDP listening socket's kernel
+	// buffers (SO_RCVBUF, SO_SNDBUF; Linux caps them at net.core.rmem_max
+	// and wmem_max); 0 = DefaultSocketBuffer.
+	ReceiveBuffer, SendBuffer int
 	// Log receives the server's messages (nil: slog.Default()).
 	Log *slog.Logger
 }
+
+// DefaultSocketBuffer is the default receive and send buffer of the UDP
+// listening sockets.
+const DefaultSocketBuffer = 4 << 20
 
 // Stats are the server's counters since it started.
 type Stats struct {
@@ -137,6 +145,12 @@ func NewServer(o Options) (*Server, error) {
 	}
 	if o.UDPSockets <= 0 {
 		o.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	if o.ReceiveBuffer <= 0 {
+		o.ReceiveBuffer = DefaultSocketBuffer
+	}
+	if o.SendBuffer <= 0 {
+		o.SendBuffer = DefaultSocketBuffer
 	}
 	// Refused packets are logged: a client retransmitting with a wrong
 	// password must not be able to flood the log (internal/lograte).
@@ -273,8 +287,12 @@ func (s *Server) listenUDPTCP(addr string) error {
 		s.udp = append(s.udp, uc)
 	}
 	for _, uc := range s.udp {
-		_ = uc.SetReadBuffer(4 << 20)
-		_ = uc.SetWriteBuffer(4 << 20)
+		if err := uc.SetReadBuffer(s.opts.ReceiveBuffer); err != nil {
+			return fmt.Errorf("turn: receive-buffer: %w", err)
+		}
+		if err := uc.SetWriteBuffer(s.opts.SendBuffer); err != nil {
+			return fmt.Errorf("turn: send-buffer: %w", err)
+		}
 	}
 	l, err := net.Listen("tcp", bound)
 	if err != nil {
