@@ -27,6 +27,7 @@ type lean struct {
 	relay  netip.AddrPort
 	ch     uint16
 	rbuf   []byte
+	read   func([]byte) (int, int64, error)
 }
 
 func dialLean(server netip.AddrPort, secret, user string) (*lean, error) {
@@ -137,16 +138,17 @@ func (c *lean) send(frame []byte) error {
 	return err
 }
 
-// recv returns the next ChannelData payload.
-func (c *lean) recv(p []byte) (int, error) {
+// recv returns the next ChannelData payload and its kernel receive time.
+func (c *lean) recv(p []byte) (int, int64, error) {
 	if c.rbuf == nil {
 		c.rbuf = make([]byte, 2048)
+		c.read = recvStamped(c.conn)
 	}
 	buf := c.rbuf
 	for {
-		n, _, err := c.conn.ReadFromUDPAddrPort(buf)
+		n, kernel, err := c.read(buf)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if n < 4 || buf[0] < 0x40 || buf[0] > 0x7F {
 			continue // a STUN message (none expected after setup)
@@ -155,6 +157,6 @@ func (c *lean) recv(p []byte) (int, error) {
 		if 4+l > n {
 			continue
 		}
-		return copy(p, buf[4:4+l]), nil
+		return copy(p, buf[4:4+l]), kernel, nil
 	}
 }

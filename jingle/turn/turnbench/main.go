@@ -173,14 +173,15 @@ func startChild() (*child, string) {
 // stream is one direction of a call.
 type stream struct {
 	send func([]byte) error
-	recv func([]byte) (int, error)
+	// recv returns the next payload and when the kernel queued it on the
+	// receiving socket (ns since the Unix epoch; 0 = unknown).
+	recv func([]byte) (n int, kernel int64, err error)
 
 	sent, got atomic.Int64
 	mu        sync.Mutex
-	lat       []time.Duration
+	lat       []time.Duration // send → kernel receive queue (application receive when unknown)
+	appLat    []time.Duration // send → read by the receiving goroutine
 }
-
-var epoch = time.Now()
 
 // measuring is set while samples count.
 var measuring atomic.Bool
@@ -218,7 +219,7 @@ func pace(ctx context.Context, wg *sync.WaitGroup, streams []*stream, first, ste
 					flag = 1 << 63
 				}
 				binary.BigEndian.PutUint64(buf, seqs[i]|flag)
-				binary.BigEndian.PutUint64(buf[8:], uint64(time.Since(epoch)))
+				binary.BigEndian.PutUint64(buf[8:], uint64(time.Now().UnixNano()))
 				if err := s.send(buf); err == nil && m {
 					s.sent.Add(1)
 				}
@@ -230,21 +231,25 @@ func pace(ctx context.Context, wg *sync.WaitGroup, streams []*stream, first, ste
 func (s *stream) receiver() {
 	buf := make([]byte, 2048)
 	for {
-		n, err := s.recv(buf)
+		n, kernel, err := s.recv(buf)
 		if err != nil {
 			return
 		}
 		if n < 16 {
 			continue
 		}
-		now := time.Since(epoch)
+		now := time.Now().UnixNano()
 		if binary.BigEndian.Uint64(buf)&(1<<63) == 0 {
 			continue // warm-up packet
 		}
-		d := now - time.Duration(binary.BigEndian.Uint64(buf[8:]))
+		sent := int64(binary.BigEndian.Uint64(buf[8:]))
+		if kernel == 0 {
+			kernel = now
+		}
 		s.got.Add(1)
 		s.mu.Lock()
-		s.lat = append(s.lat, d)
+		s.lat = append(s.lat, time.Duration(kernel-sent))
+		s.appLat = append(s.appLat, time.Duration(now-sent))
 		s.mu.Unlock()
 	}
 }
@@ -254,12 +259,14 @@ type result struct {
 	rcvbuf, backlog     int64 // kernel drops meanwhile, machine-wide
 	p50, p90, p99, p999 time.Duration
 	max                 time.Duration
+	appP50, appP99      time.Duration // as read by the generator's goroutines
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("sent %d, received %d, loss %.3f%% (kernel: %d receive-buffer overflows, %d backlog drops), one-way latency p50 %v p90 %v p99 %v p99.9 %v max %v",
+	return fmt.Sprintf("sent %d, received %d, loss %.3f%% (kernel: %d receive-buffer overflows, %d backlog drops), one-way latency p50 %v p90 %v p99 %v p99.9 %v max %v (read by the generator: p50 %v p99 %v)",
 		r.sent, r.got, r.loss(), r.rcvbuf, r.backlog, r.p50.Round(time.Microsecond), r.p90.Round(time.Microsecond),
-		r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond), r.max.Round(time.Microsecond))
+		r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond), r.max.Round(time.Microsecond),
+		r.appP50.Round(time.Microsecond), r.appP99.Round(time.Microsecond))
 }
 
 // kernelDrops returns UDP receive-buffer overflows (/proc/net/snmp
@@ -341,13 +348,18 @@ func run(streams []*stream, window time.Duration, mark func()) result {
 	var r result
 	r.rcvbuf, r.backlog = rb2-rb0, bl2-bl0
 	_, _ = rb1, bl1
-	var all []time.Duration
+	var all, app []time.Duration
 	for _, s := range streams {
 		r.sent += s.sent.Load()
 		r.got += s.got.Load()
 		s.mu.Lock()
 		all = append(all, s.lat...)
+		app = append(app, s.appLat...)
 		s.mu.Unlock()
+	}
+	slices.Sort(app)
+	if len(app) > 0 {
+		r.appP50, r.appP99 = app[len(app)/2], app[len(app)*99/100]
 	}
 	slices.Sort(all)
 	if len(all) > 0 {
@@ -366,6 +378,7 @@ func udp() *net.UDPConn {
 		log.Fatal(err)
 	}
 	_ = c.SetReadBuffer(4 << 20)
+	timestamps(c)
 	return c
 }
 
@@ -379,7 +392,7 @@ func directStreams(n int) ([]*stream, func()) {
 			dst := to.LocalAddr().(*net.UDPAddr).AddrPort()
 			return &stream{
 				send: func(p []byte) error { _, err := from.WriteToUDPAddrPort(p, dst); return err },
-				recv: func(p []byte) (int, error) { n, _, err := to.ReadFromUDPAddrPort(p); return n, err },
+				recv: recvStamped(to),
 			}
 		}
 		streams = append(streams, mk(a, b), mk(b, a))
@@ -498,7 +511,7 @@ func relayedStreams(server, secret string, n int) ([]*stream, func()) {
 			dst := to.LocalAddr() // the peer's relayed address
 			return &stream{
 				send: func(p []byte) error { _, err := from.WriteTo(p, dst); return err },
-				recv: func(p []byte) (int, error) { n, _, err := to.ReadFrom(p); return n, err },
+				recv: func(p []byte) (int, int64, error) { n, _, err := to.ReadFrom(p); return n, 0, err },
 			}
 		}
 		streams = append(streams, mk(c.ra, c.rb), mk(c.rb, c.ra))
