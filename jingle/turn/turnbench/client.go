@@ -39,7 +39,7 @@ func dialLean(server netip.AddrPort, secret, user string) (*lean, error) {
 		return nil, err
 	}
 	if err := c.realm.GetFrom(res); err != nil {
-		return nil, fmt.Errorf("no realm in %v", res)
+		return nil, fmt.Errorf("no realm in the answer: %w", class(res))
 	}
 	if err := c.nonce.GetFrom(res); err != nil {
 		return nil, fmt.Errorf("no nonce in %v", res)
@@ -106,6 +106,19 @@ func (c *lean) do(method stun.Method, auth bool, extra ...stun.Setter) (*stun.Me
 		}
 	}
 	return nil, errors.New("no answer from the TURN server")
+}
+
+// release deletes the allocation (a Refresh with LIFETIME 0, not waiting
+// for the answer: the socket is being read by the load) and closes the
+// socket, so that the server's relay ports are free for the next run.
+func (c *lean) release() {
+	req, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
+		c.user, c.realm, c.nonce, c.integ, stun.Fingerprint)
+	if err == nil {
+		_, _ = c.conn.WriteToUDPAddrPort(req.Raw, c.server)
+	}
+	c.conn.Close()
 }
 
 // bind binds channel ch to peer (which also creates the permission).

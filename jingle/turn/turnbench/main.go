@@ -54,6 +54,10 @@ var (
 	serve    = flag.Bool("serve", false, "run the TURN server (child mode)")
 	sockets  = flag.Int("sockets", 0, "UDP listening sockets of the server (0 = GOMAXPROCS)")
 	profile  = flag.String("cpuprofile", "", "write the server's CPU profile of the measured window to this file")
+	blockpr  = flag.String("blockprofile", "", "write the server's goroutine blocking profile to this file")
+	mutexpr  = flag.String("mutexprofile", "", "write the server's mutex contention profile to this file")
+	rcvbuf   = flag.Int("receive-buffer", 0, "the server's receive-buffer (bytes, 0 = its default)")
+	sndbuf   = flag.Int("send-buffer", 0, "the server's send-buffer (bytes, 0 = its default)")
 	pion     = flag.Bool("pion", false, "use pion/turn's client for the load (heavier) instead of the lean one")
 
 	extAddr    = flag.String("external", "", "also load this external TURN server (host:port, UDP; e.g. coturn with use-auth-secret)")
@@ -103,6 +107,8 @@ func runServer() {
 		BandwidthPerAllocation: 1000 * 1000,
 		Allow:                  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		UDPSockets:             *sockets,
+		ReceiveBuffer:          *rcvbuf,
+		SendBuffer:             *sndbuf,
 		Log:                    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -121,8 +127,29 @@ func runServer() {
 			}
 			_ = pprof.StartCPUProfile(f)
 		}
+		if reports == 1 {
+			if *blockpr != "" {
+				runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+			}
+			if *mutexpr != "" {
+				runtime.SetMutexProfileFraction(10)
+			}
+		}
 		if *profile != "" && reports == 2 {
 			pprof.StopCPUProfile()
+		}
+		if reports == 2 {
+			for name, file := range map[string]string{"block": *blockpr, "mutex": *mutexpr} {
+				if file == "" {
+					continue
+				}
+				f, err := os.Create(file)
+				if err != nil {
+					log.Fatal(err)
+				}
+				_ = pprof.Lookup(name).WriteTo(f, 0)
+				f.Close()
+			}
 		}
 		u, sy, rss := rusage()
 		b, _ := json.Marshal(usage{u, sy, rss, s.Stats()})
@@ -156,7 +183,9 @@ func startChild() (*child, string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-serve", fmt.Sprintf("-sockets=%d", *sockets), "-cpuprofile="+*profile)
+	cmd := exec.Command(exe, "-serve", fmt.Sprintf("-sockets=%d", *sockets), "-cpuprofile="+*profile,
+		"-blockprofile="+*blockpr, "-mutexprofile="+*mutexpr,
+		fmt.Sprintf("-receive-buffer=%d", *rcvbuf), fmt.Sprintf("-send-buffer=%d", *sndbuf))
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	outp, _ := cmd.StdoutPipe()
@@ -479,8 +508,8 @@ func leanStreams(srv netip.AddrPort, secret string, n int) ([]*stream, func()) {
 	}
 	return streams, func() {
 		for _, c := range cs {
-			c.a.conn.Close()
-			c.b.conn.Close()
+			c.a.release()
+			c.b.release()
 		}
 	}
 }
