@@ -102,6 +102,7 @@ type relayConn struct {
 type clientPath struct {
 	addr  net.Addr
 	write func(b []byte, to net.Addr) error
+	udp   netip.AddrPort // valid when the client is on UDP: any listening socket may send to it
 }
 
 // admits reports whether packets from peer reach the client, and the
@@ -166,7 +167,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, fmt.Errorf("turn: relay to %T", addr)
 	}
 	ip, _ := netip.AddrFromSlice(ua.IP)
-	return c.toPeer(p, netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port)))
+	return c.toPeer(p, netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port)), nil)
 }
 
 // peerOf returns the peer bound to channel ch.
@@ -179,8 +180,11 @@ func (c *relayConn) peerOf(ch uint16) (netip.AddrPort, bool) {
 
 // toPeer sends a client's packet to peer: the policy, the limits, the
 // counters, then the socket, or the receiving allocation when the peer is
-// another allocation here.
-func (c *relayConn) toPeer(p []byte, peer netip.AddrPort) (int, error) {
+// another allocation here. via is the listening socket the packet came in
+// on (nil: not UDP): the receiving allocation's UDP client is written to
+// through it, so that each socket's reader writes on its own socket rather
+// than all of them queueing on one socket's write lock.
+func (c *relayConn) toPeer(p []byte, peer netip.AddrPort, via *net.UDPConn) (int, error) {
 	ip, port := peer.Addr(), int(peer.Port())
 	if !c.s.mayReach(ip, port) {
 		c.s.stats.droppedToPeers.Add(1)
@@ -197,7 +201,7 @@ func (c *relayConn) toPeer(p []byte, peer netip.AddrPort) (int, error) {
 	c.s.stats.packetsToPeers.Add(1)
 	if ip == c.s.opts.RelayAddress {
 		if peer := c.s.relay(port); peer != nil && peer != c {
-			peer.deliver(p, netip.AddrPortFrom(ip, uint16(c.port)))
+			peer.deliver(p, netip.AddrPortFrom(ip, uint16(c.port)), via)
 			return len(p), nil
 		}
 	}
@@ -215,7 +219,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &
 // deliver gives p, sent by the relay address from of another allocation
 // here, to this allocation's client: ChannelData when a channel is bound to
 // from, else a Data indication when a permission exists.
-func (c *relayConn) deliver(p []byte, from netip.AddrPort) {
+func (c *relayConn) deliver(p []byte, from netip.AddrPort, via *net.UDPConn) {
 	cp := c.client.Load()
 	ch, ok := c.admits(from)
 	if cp == nil || !ok {
@@ -239,7 +243,11 @@ func (c *relayConn) deliver(p []byte, from netip.AddrPort) {
 	for len(b)%4 != 0 { // padded, as RFC 5766 §11.5 asks over TCP (harmless over UDP)
 		b = append(b, 0)
 	}
-	_ = cp.write(b, cp.addr)
+	if via != nil && cp.udp.IsValid() {
+		_, _ = via.WriteToUDPAddrPort(b, cp.udp)
+	} else {
+		_ = cp.write(b, cp.addr)
+	}
 	*bp = b
 	framePool.Put(bp)
 }

@@ -119,7 +119,7 @@ func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return n, nil, err
 		}
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		if c.s.fastChannelData(p[:n], ap) {
+		if c.s.fastChannelData(p[:n], ap, c.UDPConn) {
 			continue
 		}
 		addr := net.UDPAddrFromAddrPort(ap)

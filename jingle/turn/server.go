@@ -519,7 +519,7 @@ func (s *Server) channel(relay, peer net.Addr, ch uint16, bound bool) {
 // allocations; it reports false for anything else, which goes to pion.
 // Channels and allocations are mirrored from pion's events, so both paths
 // relay the same packets.
-func (s *Server) fastChannelData(b []byte, src netip.AddrPort) bool {
+func (s *Server) fastChannelData(b []byte, src netip.AddrPort, via *net.UDPConn) bool {
 	if len(b) < 4 || b[0] < 0x40 || b[0] > 0x7F {
 		return false
 	}
@@ -537,7 +537,7 @@ func (s *Server) fastChannelData(b []byte, src netip.AddrPort) bool {
 	if !ok {
 		return false
 	}
-	_, _ = rc.toPeer(b[4:4+n], peer)
+	_, _ = rc.toPeer(b[4:4+n], peer, via)
 	return true
 }
 
@@ -556,8 +556,12 @@ func (s *Server) pathTo(src, dst net.Addr) *clientPath {
 	if len(s.udp) == 0 {
 		return nil
 	}
-	uc := s.udp[0] // any socket sharing the port sends from the same address
-	return &clientPath{addr: src, write: func(b []byte, to net.Addr) error { _, err := uc.WriteTo(b, to); return err }}
+	// Any socket sharing the port sends from the same address; spread the
+	// clients over them (each socket has its own write lock).
+	ap := addrPort(src)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	uc := s.udp[int(ap.Port())%len(s.udp)]
+	return &clientPath{addr: src, udp: ap, write: func(b []byte, to net.Addr) error { _, err := uc.WriteTo(b, to); return err }}
 }
 
 func streamKey(remote, local net.Addr) string { return remote.String() + "|" + local.String() }
