@@ -53,7 +53,13 @@ pidfile=$dir/turnserver.pid
 userdb=$dir/turndb
 CONF
 
-go build -o "$dir/turnbench" ./jingle/turn/turnbench
+# TURNBENCH: a turnbench binary to run (e.g. one built from an older
+# commit, to compare servers); default: built from this tree.
+bench=${TURNBENCH:-}
+if [ -z "$bench" ]; then
+	bench=$dir/turnbench
+	go build -o "$bench" ./jingle/turn/turnbench
+fi
 turnserver -c "$dir/turnserver.conf" >"$dir/stdout.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT INT TERM
@@ -70,4 +76,4 @@ done
 # as root, give this session (turnbench and coturn) a fair share of a
 # shared machine.
 [ "$(id -u)" != 0 ] || echo -15 >/proc/self/autogroup 2>/dev/null || true
-"$dir/turnbench" -external "127.0.0.1:$port" -external-secret "$secret" -external-name coturn -external-pid $pid "$@"
+"$bench" -external "127.0.0.1:$port" -external-secret "$secret" -external-name coturn -external-pid $pid "$@"
