@@ -184,7 +184,7 @@ func (c *relayConn) peerOf(ch uint16) (netip.AddrPort, bool) {
 // on (nil: not UDP): the receiving allocation's UDP client is written to
 // through it, so that each socket's reader writes on its own socket rather
 // than all of them queueing on one socket's write lock.
-func (c *relayConn) toPeer(p []byte, peer netip.AddrPort, via *net.UDPConn) (int, error) {
+func (c *relayConn) toPeer(p []byte, peer netip.AddrPort, via *screenedPacketConn) (int, error) {
 	ip, port := peer.Addr(), int(peer.Port())
 	if !c.s.mayReach(ip, port) {
 		c.s.stats.droppedToPeers.Add(1)
@@ -219,7 +219,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &
 // deliver gives p, sent by the relay address from of another allocation
 // here, to this allocation's client: ChannelData when a channel is bound to
 // from, else a Data indication when a permission exists.
-func (c *relayConn) deliver(p []byte, from netip.AddrPort, via *net.UDPConn) {
+func (c *relayConn) deliver(p []byte, from netip.AddrPort, via *screenedPacketConn) {
 	cp := c.client.Load()
 	ch, ok := c.admits(from)
 	if cp == nil || !ok {
@@ -244,7 +244,7 @@ func (c *relayConn) deliver(p []byte, from netip.AddrPort, via *net.UDPConn) {
 		b = append(b, 0)
 	}
 	if via != nil && cp.udp.IsValid() {
-		_, _ = via.WriteToUDPAddrPort(b, cp.udp)
+		via.send(b, cp.udp)
 	} else {
 		_ = cp.write(b, cp.addr)
 	}

@@ -106,26 +106,75 @@ func (s *Server) screenPeers(m *stun.Message, method stun.Method, src net.Addr, 
 	return false
 }
 
-// screenedPacketConn is a UDP listening socket as pion sees it.
+// screenedPacketConn is a UDP listening socket as pion sees it. On Linux
+// it reads up to batchSize datagrams per system call (recvmmsg) and relays
+// the ChannelData among them itself (fastChannelData), queueing what goes
+// to UDP clients of this server for one sendmmsg, sent before the next
+// read waits and before anything is handed to pion.
 type screenedPacketConn struct {
 	*net.UDPConn
-	s *Server
+	s       *Server
+	in, out *batch // nil: a system call per datagram
+	next    int    // the next datagram of in
+}
+
+func newScreenedPacketConn(uc *net.UDPConn, s *Server) *screenedPacketConn {
+	c := &screenedPacketConn{UDPConn: uc, s: s, in: newBatch(uc, 2048), out: newBatch(uc, 2048)}
+	if c.in == nil || c.out == nil {
+		c.in, c.out = nil, nil
+	}
+	return c
 }
 
 func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(p)
-		if err != nil {
-			return n, nil, err
+		var b []byte
+		var ap netip.AddrPort
+		if c.in != nil {
+			if c.next >= c.in.n {
+				c.out.flush()
+				c.in.n, c.next = 0, 0
+				if err := c.in.recv(); err != nil {
+					return 0, nil, err
+				}
+			}
+			b, ap = c.in.datagram(c.next)
+			c.next++
+			if !ap.IsValid() {
+				continue
+			}
+		} else {
+			n, a, err := c.UDPConn.ReadFromUDPAddrPort(p)
+			if err != nil {
+				return n, nil, err
+			}
+			b, ap = p[:n], netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		}
-		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		if c.s.fastChannelData(p[:n], ap, c.UDPConn) {
+		if c.s.fastChannelData(b, ap, c) {
 			continue
 		}
+		c.flush()
 		addr := net.UDPAddrFromAddrPort(ap)
-		if c.s.screen(p[:n], addr, func(r []byte) { _, _ = c.UDPConn.WriteTo(r, addr) }) {
-			return n, addr, nil
+		if c.s.screen(b, addr, func(r []byte) { _, _ = c.UDPConn.WriteTo(r, addr) }) {
+			return copy(p, b), addr, nil
 		}
+	}
+}
+
+// send writes b to a UDP client of this server: queued for the batch, or
+// at once.
+func (c *screenedPacketConn) send(b []byte, to netip.AddrPort) {
+	if c.out != nil {
+		c.out.add(b, to)
+		return
+	}
+	_, _ = c.UDPConn.WriteToUDPAddrPort(b, to)
+}
+
+// flush sends the queued datagrams.
+func (c *screenedPacketConn) flush() {
+	if c.out != nil {
+		c.out.flush()
 	}
 }
 

@@ -204,7 +204,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	for _, uc := range s.udp {
 		cfg.PacketConnConfigs = append(cfg.PacketConnConfigs, pionturn.PacketConnConfig{
-			PacketConn: &screenedPacketConn{UDPConn: uc, s: s}, RelayAddressGenerator: gen, PermissionHandler: s.permit})
+			PacketConn: newScreenedPacketConn(uc, s), RelayAddressGenerator: gen, PermissionHandler: s.permit})
 	}
 	for _, l := range []net.Listener{s.tcp, s.tls} {
 		if l != nil {
@@ -519,7 +519,7 @@ func (s *Server) channel(relay, peer net.Addr, ch uint16, bound bool) {
 // allocations; it reports false for anything else, which goes to pion.
 // Channels and allocations are mirrored from pion's events, so both paths
 // relay the same packets.
-func (s *Server) fastChannelData(b []byte, src netip.AddrPort, via *net.UDPConn) bool {
+func (s *Server) fastChannelData(b []byte, src netip.AddrPort, via *screenedPacketConn) bool {
 	if len(b) < 4 || b[0] < 0x40 || b[0] > 0x7F {
 		return false
 	}
