@@ -150,7 +150,9 @@ func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			}
 			b, ap = p[:n], netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		}
-		if c.s.fastChannelData(b, ap, c) {
+		// pion drops what fills its buffer as possibly truncated; so does
+		// the fast path.
+		if len(b) < len(p) && c.s.fastChannelData(b, ap, c) {
 			continue
 		}
 		c.flush()
