@@ -45,6 +45,9 @@ type Config struct {
 	// each direction; 0 = unlimited. Beyond them packets are dropped.
 	BandwidthPerAllocation conf.ByteSize `conf:"bandwidth-per-allocation,min=0"`
 	BandwidthPerUser       conf.ByteSize `conf:"bandwidth-per-user,min=0"`
+	// UDPSockets is the number of UDP sockets sharing listen's port, one
+	// reader each; 0 = 4 × GOMAXPROCS (DefaultUDPSockets).
+	UDPSockets int `conf:"udp-sockets,min=0,max=1024"`
 	// ReceiveBuffer and SendBuffer are the kernel buffers of each UDP
 	// listening socket (SO_RCVBUF, SO_SNDBUF).
 	ReceiveBuffer conf.ByteSize `conf:"receive-buffer,min=65536,max=1073741824"`

@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -90,5 +91,25 @@ func TestSocketBufferConfig(t *testing.T) {
 		if rcv != 2*256<<10 || snd != 2*128<<10 {
 			t.Errorf("socket %d: SO_RCVBUF %d, SO_SNDBUF %d; want %d, %d", i, rcv, snd, 2*256<<10, 2*128<<10)
 		}
+	}
+}
+
+// TestUDPSockets: udp-sockets is read, and the server opens 4 × GOMAXPROCS
+// sockets on the listening port by default (one reader each).
+func TestUDPSockets(t *testing.T) {
+	c, err := parse(t, `<turn udp-sockets="3"/>`)
+	if err != nil || c.UDPSockets != 3 {
+		t.Fatalf("udp-sockets: %v %v", c, err)
+	}
+	if _, err := parse(t, `<turn udp-sockets="-1"/>`); err == nil {
+		t.Error("udp-sockets=-1 accepted")
+	}
+	s := startServer(t, func(o *Options) { o.TLSListen = "" })
+	if want := 4 * runtime.GOMAXPROCS(0); len(s.udp) != want {
+		t.Errorf("%d UDP sockets, want %d", len(s.udp), want)
+	}
+	s3 := startServer(t, func(o *Options) { o.TLSListen, o.UDPSockets = "", c.UDPSockets })
+	if len(s3.udp) != 3 {
+		t.Errorf("%d UDP sockets, want 3", len(s3.udp))
 	}
 }

@@ -109,7 +109,8 @@ func Register(cfg *conf.Config, r *router.Router, cs *certs.Store, log *slog.Log
 			BandwidthPerUser:       int64(tc.BandwidthPerUser),
 			Allow:                  tc.AllowPeers, Deny: tc.DenyPeers,
 			ReceiveBuffer: int(tc.ReceiveBuffer), SendBuffer: int(tc.SendBuffer),
-			Log: log,
+			UDPSockets: tc.UDPSockets,
+			Log:        log,
 		}
 		if tc.TLSListen != "" {
 			if cs == nil {

@@ -51,7 +51,7 @@ type Options struct {
 	// Allow and Deny adjust the peer policy (see Policy).
 	Allow, Deny []netip.Prefix
 	// UDPSockets is the number of UDP sockets sharing the listening port
-	// (SO_REUSEPORT, one reader each); 0 = GOMAXPROCS.
+	// (SO_REUSEPORT, one reader each); 0 = DefaultUDPSockets().
 	UDPSockets int
 	// ReceiveBuffer and SendBuffer size each UDP listening socket's kernel
 	// buffers (SO_RCVBUF, SO_SNDBUF; Linux caps them at net.core.rmem_max
@@ -60,6 +60,14 @@ type Options struct {
 	// Log receives the server's messages (nil: slog.Default()).
 	Log *slog.Logger
 }
+
+// DefaultUDPSockets is 4 × GOMAXPROCS. The kernel sends each client's
+// packets to one socket (by address hash), and each socket has one reader:
+// with one reader per core, a reader whose thread is descheduled holds up
+// its share of the clients until it runs again, while more readers than
+// cores let the running ones take over. At 500 calls on 2 cores, 8 sockets
+// gave p50 1.8 ms / p99 23 ms where 2 gave 18 ms / 237 ms (README).
+func DefaultUDPSockets() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // DefaultSocketBuffer is the default receive and send buffer of the UDP
 // listening sockets.
@@ -144,7 +152,7 @@ func NewServer(o Options) (*Server, error) {
 		return nil, errors.New("turn: tls-listen without a certificate")
 	}
 	if o.UDPSockets <= 0 {
-		o.UDPSockets = runtime.GOMAXPROCS(0)
+		o.UDPSockets = DefaultUDPSockets()
 	}
 	if o.ReceiveBuffer <= 0 {
 		o.ReceiveBuffer = DefaultSocketBuffer
