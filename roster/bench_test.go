@@ -58,7 +58,7 @@ func BenchmarkSubscriptionHandshake(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
-	b.ReportMetric(float64((cpuTime() - cpu0).Microseconds())/float64(b.N), "cpu-µs/handshake")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/handshake")
 	for k := range min(b.N, 50) {
 		a, c := k%users, (k%users+1+k/users)%users
 		if subOf(e, jids[a], jids[c]) != "Both" || subOf(e, jids[c], jids[a]) != "Both" {
