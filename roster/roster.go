@@ -22,7 +22,6 @@ package roster
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -70,7 +69,8 @@ type Module struct {
 	log   *slog.Logger
 	opts  Options
 
-	locks  [64]sync.Mutex // per owner (by hash): read-modify-write of items
+	lmu    sync.Mutex
+	locks  map[string]*ownerLock // per owner: read-modify-write of items
 	pushID atomic.Uint64
 
 	dmu      sync.Mutex
@@ -87,6 +87,7 @@ func New(r *router.Router, store storage.Roster, log *slog.Logger, opts Options)
 		store:    store,
 		log:      log.With("module", "roster"),
 		opts:     opts,
+		locks:    make(map[string]*ownerLock),
 		directed: make(map[router.Session]map[string]jid.JID),
 	}
 	r.HandleIQ("get", NS, router.ToBare, m.handleGet)
@@ -109,14 +110,38 @@ func (m *Module) StreamFeatures() []byte {
 	return b
 }
 
+// ownerLock is one owner's lock, with the number of holders and waiters.
+type ownerLock struct {
+	mu sync.Mutex
+	n  int
+}
+
 // lock serializes read-modify-write of one owner's roster. Locks are never
 // nested, and nothing is routed while one is held.
+//
+// Each owner has a lock of its own (kept only while someone holds or waits
+// for it), not one of a fixed set of stripes: the lock is held until the
+// change is committed, and storage commits the changes of many owners
+// together, so a change must not wait behind another owner's commit that
+// happens to share its stripe.
 func (m *Module) lock(owner string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(owner))
-	mu := &m.locks[h.Sum32()%uint32(len(m.locks))]
-	mu.Lock()
-	return mu.Unlock
+	m.lmu.Lock()
+	l := m.locks[owner]
+	if l == nil {
+		l = &ownerLock{}
+		m.locks[owner] = l
+	}
+	l.n++
+	m.lmu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		m.lmu.Lock()
+		if l.n--; l.n == 0 {
+			delete(m.locks, owner)
+		}
+		m.lmu.Unlock()
+	}
 }
 
 // hasTo and hasFrom read the subscription of an item.

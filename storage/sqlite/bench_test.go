@@ -200,3 +200,33 @@ func BenchmarkArchiveAppendSync(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRosterPutParallel is a subscription flood at the storage: many
+// users' changes at once (each goroutine one of 2,000 owners, new contacts
+// each time, as a ring of subscriptions writes them). Group commit shares
+// one transaction among the changes queued while the previous one commits.
+func BenchmarkRosterPutParallel(b *testing.B) {
+	const owners = 2000
+	users := make([]string, owners)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%d@bench.example", i)
+	}
+	s := benchStore(b, "NORMAL", users...)
+	ctx := b.Context()
+	var next atomic.Int64
+	b.SetParallelism(256) // goroutines per GOMAXPROCS: thousands of sessions at once
+	done := measure(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			if _, err := s.Roster().Put(ctx, users[i%owners], storage.RosterItem{
+				JID:          fmt.Sprintf("contact%d@bench.example", i/owners),
+				Subscription: storage.SubNone, Ask: true,
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	done()
+}

@@ -7,11 +7,48 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/xmppd/xmppd/storage"
 )
 
-type roster struct{ s *Store }
+// Roster writes (Put, Remove) are group-committed like archive appends: each
+// call queues its change and waits; a writer goroutine, running only while
+// there is something to write, takes everything queued (up to
+// maxRosterBatch changes) into one transaction on the writer connection,
+// each change inside a savepoint of its own, commits once and releases every
+// caller with its own result. A change that fails (an unknown owner) is
+// rolled back to its savepoint and fails alone. A caller returns only after
+// the commit that holds its change, so a change is durable before the
+// roster module pushes or answers it.
+//
+// Without it, every change was a transaction with its own commit, and a
+// subscription flood (thousands of users subscribing at once: two changes
+// per stanza) queued one commit per change on the single writer connection;
+// the answers that complete a subscription waited behind all of it.
+type roster struct {
+	s *Store
+
+	mu      sync.Mutex
+	queue   []*rosterReq
+	writing bool
+}
+
+// maxRosterBatch bounds the changes written in one transaction.
+const maxRosterBatch = 1024
+
+// rosterReq is one queued change: a Put (item set) or a Remove.
+type rosterReq struct {
+	ctx     context.Context
+	owner   string
+	remove  bool
+	item    storage.RosterItem // Put: Subscription normalized
+	groups  []string           // Put: sorted, unique
+	contact string             // Remove
+	ver     uint64
+	err     error
+	done    chan struct{}
+}
 
 // itemsQuery reads an owner's account row joined with its items and their
 // groups, one row per (item, group), ordered by contact then group. As one
@@ -107,60 +144,155 @@ func (r *roster) Put(ctx context.Context, owner string, item storage.RosterItem)
 	slices.Sort(groups)
 	groups = slices.Compact(groups)
 
-	var ver uint64
-	err := r.s.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		if ver, err = bump(ctx, tx, owner); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO roster_items
-			(owner, contact, name, subscription, ask, pending_in, pending_in_xml, approved, hidden)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (owner, contact) DO UPDATE SET
-				name = excluded.name, subscription = excluded.subscription, ask = excluded.ask,
-				pending_in = excluded.pending_in, pending_in_xml = excluded.pending_in_xml,
-				approved = excluded.approved, hidden = excluded.hidden`,
-			owner, item.JID, item.Name, string(sub), item.Ask, item.PendingIn, item.PendingInXML, item.Approved,
-			item.Hidden); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx,
-			"DELETE FROM roster_groups WHERE owner = ? AND contact = ?", owner, item.JID); err != nil {
-			return err
-		}
-		for _, g := range groups {
-			if _, err := tx.ExecContext(ctx,
-				"INSERT INTO roster_groups (owner, contact, grp) VALUES (?, ?, ?)", owner, item.JID, g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	item.Subscription = sub
+	return r.do(ctx, &rosterReq{owner: owner, item: item, groups: groups})
+}
+
+// put writes one item inside the batch transaction.
+func put(ctx context.Context, tx *sql.Tx, owner string, item storage.RosterItem, groups []string) (uint64, error) {
+	ver, err := bump(ctx, tx, owner)
 	if err != nil {
 		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO roster_items
+		(owner, contact, name, subscription, ask, pending_in, pending_in_xml, approved, hidden)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (owner, contact) DO UPDATE SET
+			name = excluded.name, subscription = excluded.subscription, ask = excluded.ask,
+			pending_in = excluded.pending_in, pending_in_xml = excluded.pending_in_xml,
+			approved = excluded.approved, hidden = excluded.hidden`,
+		owner, item.JID, item.Name, string(item.Subscription), item.Ask, item.PendingIn, item.PendingInXML, item.Approved,
+		item.Hidden); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx,
+		"DELETE FROM roster_groups WHERE owner = ? AND contact = ?", owner, item.JID); err != nil {
+		return 0, err
+	}
+	for _, g := range groups {
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO roster_groups (owner, contact, grp) VALUES (?, ?, ?)", owner, item.JID, g); err != nil {
+			return 0, err
+		}
 	}
 	return ver, nil
 }
 
 func (r *roster) Remove(ctx context.Context, owner, contact string) (uint64, error) {
-	var ver uint64
-	err := r.s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM roster_items WHERE owner = ? AND contact = ?", owner, contact)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return storage.ErrNotFound
-		}
-		ver, err = bump(ctx, tx, owner)
-		return err
-	})
+	return r.do(ctx, &rosterReq{owner: owner, remove: true, contact: contact})
+}
+
+// remove deletes one item inside the batch transaction.
+func remove(ctx context.Context, tx *sql.Tx, owner, contact string) (uint64, error) {
+	res, err := tx.ExecContext(ctx, "DELETE FROM roster_items WHERE owner = ? AND contact = ?", owner, contact)
 	if err != nil {
 		return 0, err
 	}
-	return ver, nil
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, err
+	} else if n == 0 {
+		return 0, storage.ErrNotFound
+	}
+	return bump(ctx, tx, owner)
+}
+
+// do queues a change and waits for the commit that holds it.
+func (r *roster) do(ctx context.Context, req *rosterReq) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	req.ctx, req.done = ctx, make(chan struct{})
+	r.mu.Lock()
+	r.queue = append(r.queue, req)
+	if !r.writing {
+		r.writing = true
+		go r.writer()
+	}
+	r.mu.Unlock()
+	<-req.done
+	return req.ver, req.err
+}
+
+// writer commits batches until the queue is empty.
+func (r *roster) writer() {
+	for {
+		r.mu.Lock()
+		n := min(len(r.queue), maxRosterBatch)
+		if n == 0 {
+			r.writing = false
+			r.queue = nil
+			r.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(r.queue[:n])
+		r.queue = r.queue[n:]
+		r.mu.Unlock()
+
+		r.commit(batch)
+		for _, q := range batch {
+			close(q.done)
+		}
+	}
+}
+
+// commit writes one batch in one transaction and sets each request's
+// result. A request whose context ended while it was queued is not written.
+//
+// A change to an unknown owner fails before it writes anything (bump is
+// its first statement for a Put; for a Remove, the missing item is found
+// first), so it fails alone inside the shared transaction. Any other error
+// rolls the batch back, and its changes are then written one transaction
+// each, so that a change that cannot be written fails alone.
+func (r *roster) commit(batch []*rosterReq) {
+	live := batch[:0:0]
+	for _, q := range batch {
+		if q.err = q.ctx.Err(); q.err == nil {
+			live = append(live, q)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	if len(live) > 1 {
+		if r.commitAll(live) == nil {
+			return
+		}
+	}
+	for _, q := range live {
+		r.commitAll([]*rosterReq{q})
+	}
+}
+
+// commitAll writes reqs in one transaction. It returns a non-nil error
+// (and sets it on every request) when the transaction failed as a whole.
+func (r *roster) commitAll(reqs []*rosterReq) error {
+	ctx := context.Background() // the batch is not any one caller's
+	fail := func(err error) error {
+		for _, q := range reqs {
+			q.ver, q.err = 0, err
+		}
+		return err
+	}
+	tx, err := r.s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	for _, q := range reqs {
+		if q.remove {
+			q.ver, q.err = remove(ctx, tx, q.owner, q.contact)
+		} else {
+			q.ver, q.err = put(ctx, tx, q.owner, q.item, q.groups)
+		}
+		if q.err != nil && !errors.Is(q.err, storage.ErrNotFound) {
+			err := q.err
+			tx.Rollback()
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 func (r *roster) Version(ctx context.Context, owner string) (uint64, error) {
