@@ -41,15 +41,42 @@ type archive struct {
 	mu      sync.Mutex
 	queue   []*appendReq
 	writing bool
+	// loaded: newest holds the newest Seq assigned (read from the database
+	// at the first Enqueue, then kept here).
+	loaded bool
+	newest int64
+	// pendMsgs and pendBytes count what Enqueue took and no commit has
+	// finished with yet (queued, or in the batch being written); Enqueue
+	// waits while they pass maxMsgs or maxBytes, on space, which a
+	// finished commit closes.
+	pendMsgs  int
+	pendBytes int64
+	maxMsgs   int
+	maxBytes  int64
+	space     chan struct{}
+	// owners maps an owner to the newest request holding one of its
+	// messages that is not committed yet: reads for that owner wait for it
+	// first (read-your-writes; commits are in queue order).
+	owners map[string]*appendReq
+	// Test seams (HoldArchiveCommits, ArchiveQueueFull).
+	held, full chan struct{}
 }
 
 type appendReq struct {
-	ctx  context.Context
-	msgs []storage.ArchiveMessage
-	seqs []int64 // assigned in the batch, copied to msgs after the commit
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	msgs  []storage.ArchiveMessage
+	bytes int64
+	err   error
+	res   chan error    // yields err, then closed
+	done  chan struct{} // closed once the commit is over (res has its value)
 }
+
+// Default bounds of the uncommitted queue (SetQueueLimit; the mam module
+// sets its configured ones): four full batches, and 64 MiB of stanzas.
+const (
+	defaultQueueMsgs  = 4 * maxBatch
+	defaultQueueBytes = 64 << 20
+)
 
 // archives holds each Store's archive (its queue is per database). The key
 // is weak and the value does not point back at the Store, so a Store nobody
@@ -62,7 +89,7 @@ func (s *Store) Archive() storage.Archive {
 	if a, ok := archives.Load(k); ok {
 		return a.(*archive)
 	}
-	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r})
+	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r, maxMsgs: defaultQueueMsgs, maxBytes: defaultQueueBytes})
 	if !loaded {
 		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { archives.Delete(k) }, k)
 	}
@@ -96,27 +123,122 @@ func splitJID(j string) (bare, res string) {
 }
 
 func (a *archive) Append(ctx context.Context, msgs []storage.ArchiveMessage) error {
-	if len(msgs) == 0 {
-		return nil
+	return <-a.Enqueue(ctx, msgs)
+}
+
+// failed is a channel that yields err at once.
+func failed(err error) <-chan error {
+	ch := make(chan error, 1)
+	ch <- err
+	close(ch)
+	return ch
+}
+
+func (a *archive) SetQueueLimit(msgs int, bytes int64) {
+	a.mu.Lock()
+	a.maxMsgs, a.maxBytes = msgs, bytes
+	a.freeSpace()
+	a.mu.Unlock()
+}
+
+// freeSpace wakes the Enqueues waiting for room (a.mu held).
+func (a *archive) freeSpace() {
+	if a.space != nil {
+		close(a.space)
+		a.space = nil
 	}
+}
+
+// over tells whether n more messages of size bytes would pass the queue's
+// bounds (a.mu held). A call larger than the bounds passes alone.
+func (a *archive) over(n int, size int64) bool {
+	return a.pendMsgs > 0 && (a.maxMsgs > 0 && a.pendMsgs+n > a.maxMsgs || a.maxBytes > 0 && a.pendBytes+size > a.maxBytes)
+}
+
+func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-chan error {
+	if len(msgs) == 0 {
+		return failed(nil)
+	}
+	var size int64
 	for i := range msgs {
 		if !msgs[i].Retracted.IsZero() {
-			return errors.New("sqlite: Append: Retracted must be zero")
+			return failed(errors.New("sqlite: Append: Retracted must be zero"))
 		}
+		size += int64(len(msgs[i].Stanza))
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return failed(err)
 	}
-	req := &appendReq{ctx: ctx, msgs: msgs, done: make(chan struct{})}
 	a.mu.Lock()
+	for a.over(len(msgs), size) {
+		if a.space == nil {
+			a.space = make(chan struct{})
+		}
+		space := a.space
+		if a.full != nil {
+			close(a.full)
+			a.full = nil
+		}
+		a.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return failed(ctx.Err())
+		}
+		a.mu.Lock()
+	}
+	if !a.loaded {
+		// Once per Store: the newest Seq on disk.
+		if err := a.r.QueryRowContext(ctx, "SELECT COALESCE(max(seq), 0) FROM archive").Scan(&a.newest); err != nil {
+			a.mu.Unlock()
+			return failed(err)
+		}
+		a.loaded = true
+	}
+	now := time.Now().UnixMicro()
+	for i := range msgs {
+		m := &msgs[i]
+		seq := now
+		if !m.Stamp.IsZero() {
+			seq = m.Stamp.UnixMicro()
+		}
+		seq = max(seq, a.newest+1)
+		a.newest = seq
+		m.Seq, m.Stamp = seq, fromMicros(seq)
+	}
+	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
 	a.queue = append(a.queue, req)
+	a.pendMsgs += len(msgs)
+	a.pendBytes += size
+	if a.owners == nil {
+		a.owners = make(map[string]*appendReq)
+	}
+	for i := range msgs {
+		a.owners[msgs[i].Owner] = req
+	}
 	if !a.writing {
 		a.writing = true
 		go a.writer()
 	}
 	a.mu.Unlock()
-	<-req.done
-	return req.err
+	return req.res
+}
+
+// settle waits until every message Enqueue took for owner so far is
+// committed (or failed), so that a read sees them.
+func (a *archive) settle(ctx context.Context, owner string) error {
+	a.mu.Lock()
+	r := a.owners[owner]
+	a.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // writer commits batches until the queue is empty.
@@ -129,6 +251,12 @@ func (a *archive) writer() {
 			runtime.Gosched()
 		}
 		a.mu.Lock()
+		for a.held != nil {
+			h := a.held
+			a.mu.Unlock()
+			<-h
+			a.mu.Lock()
+		}
 		n, i := 0, 0
 		for i < len(a.queue) && (i == 0 || n+len(a.queue[i].msgs) <= maxBatch) {
 			n += len(a.queue[i].msgs)
@@ -146,8 +274,22 @@ func (a *archive) writer() {
 
 		a.commit(batch)
 		for _, r := range batch {
+			r.res <- r.err
+			close(r.res)
 			close(r.done)
 		}
+		a.mu.Lock()
+		for _, r := range batch {
+			a.pendMsgs -= len(r.msgs)
+			a.pendBytes -= r.bytes
+			for j := range r.msgs {
+				if a.owners[r.msgs[j].Owner] == r {
+					delete(a.owners, r.msgs[j].Owner)
+				}
+			}
+		}
+		a.freeSpace()
+		a.mu.Unlock()
 		prev = len(batch)
 	}
 }
@@ -279,12 +421,21 @@ func (a *archive) commit(batch []*appendReq) {
 		return
 	}
 
+	// Seqs were assigned in memory; one that is not after what is on disk
+	// means another Store appended to this file (only the server appends):
+	// fail the batch rather than break the order, and move past it.
 	var last int64
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(seq), 0) FROM archive").Scan(&last); err != nil {
 		fail(err)
 		return
 	}
-	now := time.Now().UnixMicro()
+	if last >= live[0].msgs[0].Seq {
+		a.mu.Lock()
+		a.newest = max(a.newest, last)
+		a.mu.Unlock()
+		fail(fmt.Errorf("sqlite: archive: seq %d already on disk (another process appends to the archive)", last))
+		return
+	}
 	vals := make([]any, 0, 8*insertChunk)
 	// flush writes the rows in vals, in chunks of a power of two.
 	flush := func() error {
@@ -309,18 +460,10 @@ func (a *archive) commit(batch []*appendReq) {
 			r.err = storage.ErrNotFound
 			continue
 		}
-		r.seqs = make([]int64, len(r.msgs))
 		for i := range r.msgs {
 			m := &r.msgs[i]
-			seq := now
-			if !m.Stamp.IsZero() {
-				seq = m.Stamp.UnixMicro()
-			}
-			seq = max(seq, last+1)
-			last = seq
-			r.seqs[i] = seq
 			bare, res := splitJID(m.With)
-			vals = append(vals, seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
+			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
 			if len(vals) == cap(vals) {
 				if err := flush(); err != nil {
 					fail(err)
@@ -335,20 +478,13 @@ func (a *archive) commit(batch []*appendReq) {
 	}
 	if err != nil {
 		fail(err)
-		return
-	}
-	for _, r := range live {
-		if r.err != nil {
-			continue
-		}
-		for i := range r.msgs {
-			r.msgs[i].Seq = r.seqs[i]
-			r.msgs[i].Stamp = fromMicros(r.seqs[i])
-		}
 	}
 }
 
 func (a *archive) Get(ctx context.Context, owner string, seq int64) (storage.ArchiveMessage, error) {
+	if err := a.settle(ctx, owner); err != nil {
+		return storage.ArchiveMessage{}, err
+	}
 	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+" FROM archive WHERE seq = ? AND owner = ?", seq, owner))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, storage.ErrNotFound
@@ -425,6 +561,9 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 	page := storage.ArchivePage{Count: -1, Index: -1}
 	if aq.Max < 0 || aq.Offset < 0 || aq.CountLimit < 0 {
 		return page, errors.New("sqlite: Query: negative Max, Offset or CountLimit")
+	}
+	if err := a.settle(ctx, aq.Owner); err != nil {
+		return page, err
 	}
 	tx, err := a.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -531,6 +670,9 @@ func (a *archive) FindByMessageID(ctx context.Context, owner, withBare string, o
 	if id == "" {
 		return storage.ArchiveMessage{}, storage.ErrNotFound
 	}
+	if err := a.settle(ctx, owner); err != nil {
+		return storage.ArchiveMessage{}, err
+	}
 	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+
 		" FROM archive WHERE owner = ? AND with_bare = ? AND outgoing = ? AND (msg_id = ? OR origin_id = ?) ORDER BY seq DESC LIMIT 1",
 		owner, withBare, outgoing, id, id))
@@ -557,6 +699,9 @@ func secureDelete(ctx context.Context, tx *sql.Tx, fn func() error) error {
 func (a *archive) Retract(ctx context.Context, owner string, seq int64, tombstone []byte, at time.Time) error {
 	if at.IsZero() {
 		at = time.Now()
+	}
+	if err := a.settle(ctx, owner); err != nil {
+		return err
 	}
 	tx, err := a.w.BeginTx(ctx, nil)
 	if err != nil {
