@@ -58,8 +58,8 @@ type archive struct {
 	// messages that is not committed yet: reads for that owner wait for it
 	// first (read-your-writes; commits are in queue order).
 	owners map[string]*appendReq
-	// Test seams (HoldArchiveCommits, ArchiveQueueFull).
-	held, full chan struct{}
+	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits).
+	held, full, readWaits chan struct{}
 }
 
 type appendReq struct {
@@ -229,6 +229,10 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 func (a *archive) settle(ctx context.Context, owner string) error {
 	a.mu.Lock()
 	r := a.owners[owner]
+	if r != nil && a.readWaits != nil {
+		close(a.readWaits)
+		a.readWaits = nil
+	}
 	a.mu.Unlock()
 	if r == nil {
 		return nil

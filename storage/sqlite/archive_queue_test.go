@@ -29,7 +29,7 @@ func TestArchiveEnqueueBeforeCommit(t *testing.T) {
 		}
 	}
 	a := s.Archive()
-	release := HoldArchiveCommits(s)
+	release := HoldArchiveCommits(s.Archive())
 	var msgs [][]storage.ArchiveMessage
 	var chans []<-chan error
 	for i := range 3 {
@@ -40,7 +40,7 @@ func TestArchiveEnqueueBeforeCommit(t *testing.T) {
 		}
 		msgs = append(msgs, m)
 	}
-	if n, b := ArchiveQueued(s); n != 3 || b == 0 {
+	if n, b := ArchiveQueued(s.Archive()); n != 3 || b == 0 {
 		t.Errorf("queued %d messages, %d bytes; want 3 and their bytes", n, b)
 	}
 	// Nothing can have been committed: the writer is held.
@@ -75,11 +75,11 @@ func TestArchiveEnqueueBeforeCommit(t *testing.T) {
 			t.Errorf("Enqueue %d: %v", i, err)
 		}
 	}
-	if n, b := ArchiveQueued(s); n != 0 || b != 0 {
+	if n, b := ArchiveQueued(s.Archive()); n != 0 || b != 0 {
 		t.Errorf("after the commits %d messages, %d bytes still counted", n, b)
 	}
 	// A read whose context ends while it waits returns the context's error.
-	release = HoldArchiveCommits(s)
+	release = HoldArchiveCommits(s.Archive())
 	ch := a.Enqueue(ctx, queueMsg(owner, 9))
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -115,8 +115,8 @@ func TestArchiveBackpressure(t *testing.T) {
 			}
 			a := s.Archive()
 			a.SetQueueLimit(tc.msgs, tc.bytes)
-			release := HoldArchiveCommits(s)
-			full := ArchiveQueueFull(s)
+			release := HoldArchiveCommits(s.Archive())
+			full := ArchiveQueueFull(s.Archive())
 			const total = 40
 			taken := make(chan int, total)
 			errs := make(chan error, total)
@@ -129,7 +129,7 @@ func TestArchiveBackpressure(t *testing.T) {
 			}()
 			<-full
 			// The sender is blocked in its next Enqueue: exactly the bound was taken.
-			if n, _ := ArchiveQueued(s); n != tc.want {
+			if n, _ := ArchiveQueued(s.Archive()); n != tc.want {
 				t.Errorf("queued %d messages at the bound, want %d", n, tc.want)
 			}
 			if len(taken) != tc.want {

@@ -1,13 +1,15 @@
 package sqlite
 
+import "github.com/xmppd/xmppd/storage"
+
 // Test seams of the archive's write queue, for tests of backpressure in
 // other packages (the mam module's). They are not for production use.
 
-// HoldArchiveCommits stops the archive writer of s from starting another
+// HoldArchiveCommits stops the archive writer of s (a *Store's Archive()) from starting another
 // commit until release is called: Enqueue keeps queueing, up to the bound
 // of SetQueueLimit, and then blocks. A commit already running finishes.
-func HoldArchiveCommits(s *Store) (release func()) {
-	a := s.Archive().(*archive)
+func HoldArchiveCommits(s storage.Archive) (release func()) {
+	a := s.(*archive)
 	h := make(chan struct{})
 	a.mu.Lock()
 	a.held = h
@@ -24,8 +26,8 @@ func HoldArchiveCommits(s *Store) (release func()) {
 
 // ArchiveQueueFull returns a channel that is closed the next time an
 // Enqueue on s waits for room in the queue.
-func ArchiveQueueFull(s *Store) <-chan struct{} {
-	a := s.Archive().(*archive)
+func ArchiveQueueFull(s storage.Archive) <-chan struct{} {
+	a := s.(*archive)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.full == nil {
@@ -36,9 +38,22 @@ func ArchiveQueueFull(s *Store) <-chan struct{} {
 
 // ArchiveQueued returns the messages and stanza bytes Enqueue took on s
 // that no commit has finished with yet.
-func ArchiveQueued(s *Store) (msgs int, bytes int64) {
-	a := s.Archive().(*archive)
+func ArchiveQueued(s storage.Archive) (msgs int, bytes int64) {
+	a := s.(*archive)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.pendMsgs, a.pendBytes
+}
+
+// ArchiveReadWaits returns a channel that is closed the next time a read
+// on s (Get, Query, FindByMessageID, Retract) waits for its owner's
+// queued writes to commit.
+func ArchiveReadWaits(s storage.Archive) <-chan struct{} {
+	a := s.(*archive)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.readWaits == nil {
+		a.readWaits = make(chan struct{})
+	}
+	return a.readWaits
 }
