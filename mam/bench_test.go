@@ -210,6 +210,16 @@ func benchRouteArchived(b *testing.B, users, prefill int) {
 		// Worker w sends from users w+1, w+1+senders, … in turn, each to
 		// the next user.
 		i := (w + 1) % users
+		// The archive writes each message's routing holds (its ack waits
+		// for them): the benchmark ends when all are committed.
+		var holds []<-chan error
+		defer func() {
+			for _, h := range holds {
+				if err := <-h; err != nil {
+					b.Error(err)
+				}
+			}
+		}()
 		for next() {
 			from, to := sessions[i], sessions[(i+1)%users]
 			raw := []byte("<message type='chat' to='" + to.j.Bare().String() + "' id='m1'><body>" +
@@ -220,7 +230,9 @@ func benchRouteArchived(b *testing.B, users, prefill int) {
 				return
 			}
 			st.SetAddrs(from.j.String(), to.j.Bare().String())
-			r.Route(&router.Context{Context: context.Background(), Router: r, Stanza: st, From: from.j, To: to.j.Bare(), Origin: from})
+			c := &router.Context{Context: context.Background(), Router: r, Stanza: st, From: from.j, To: to.j.Bare(), Origin: from}
+			r.Route(c)
+			holds = append(holds, c.Holds()...)
 			if users > senders {
 				i = (i + senders) % users
 			}

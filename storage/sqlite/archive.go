@@ -58,6 +58,15 @@ type archive struct {
 	// messages that is not committed yet: reads for that owner wait for it
 	// first (read-your-writes; commits are in queue order).
 	owners map[string]*appendReq
+	// The tail (migrations/0010): tailOwners maps each owner with rows in
+	// archive_tail to its newest seq there, tailRows counts them (loaded
+	// with newest). merges are reads waiting for the tail to be moved up
+	// to a seq.
+	tailOwners map[string]int64
+	tailRows   int
+	merges     []mergeWait
+	// mergeAt and mergeChunk (tests lower them).
+	mergeAt, mergeChunk int
 	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits).
 	held, full, readWaits chan struct{}
 }
@@ -70,6 +79,19 @@ type appendReq struct {
 	res   chan error    // yields err, then closed
 	done  chan struct{} // closed once the commit is over (res has its value)
 }
+
+// mergeWait is a read waiting until the tail is merged up to upTo.
+type mergeWait struct {
+	upTo int64
+	done chan error
+}
+
+// The tail is merged when it holds mergeAt rows (or a read needs it), in
+// transactions of at most mergeChunk rows, between append batches.
+const (
+	mergeAt    = 16384
+	mergeChunk = 16384
+)
 
 // Default bounds of the uncommitted queue (SetQueueLimit; the mam module
 // sets its configured ones): four full batches, and 64 MiB of stanzas.
@@ -89,7 +111,7 @@ func (s *Store) Archive() storage.Archive {
 	if a, ok := archives.Load(k); ok {
 		return a.(*archive)
 	}
-	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r, maxMsgs: defaultQueueMsgs, maxBytes: defaultQueueBytes})
+	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r, maxMsgs: defaultQueueMsgs, maxBytes: defaultQueueBytes, mergeAt: mergeAt, mergeChunk: mergeChunk})
 	if !loaded {
 		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { archives.Delete(k) }, k)
 	}
@@ -187,13 +209,9 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 		}
 		a.mu.Lock()
 	}
-	if !a.loaded {
-		// Once per Store: the newest Seq on disk.
-		if err := a.r.QueryRowContext(ctx, "SELECT COALESCE(max(seq), 0) FROM archive").Scan(&a.newest); err != nil {
-			a.mu.Unlock()
-			return failed(err)
-		}
-		a.loaded = true
+	if err := a.load(ctx); err != nil {
+		a.mu.Unlock()
+		return failed(err)
 	}
 	now := time.Now().UnixMicro()
 	for i := range msgs {
@@ -216,33 +234,188 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 	for i := range msgs {
 		a.owners[msgs[i].Owner] = req
 	}
-	if !a.writing {
-		a.writing = true
-		go a.writer()
-	}
+	a.startWriter()
 	a.mu.Unlock()
 	return req.res
 }
 
+// newestSQL is the newest seq on disk, in either table.
+const newestSQL = "SELECT max(COALESCE((SELECT max(seq) FROM archive), 0), COALESCE((SELECT max(seq) FROM archive_tail), 0))"
+
+// load reads, once per Store, the newest Seq on disk and which owners have
+// rows in the tail (a.mu held).
+func (a *archive) load(ctx context.Context) error {
+	if a.loaded {
+		return nil
+	}
+	if err := a.r.QueryRowContext(ctx, newestSQL).Scan(&a.newest); err != nil {
+		return err
+	}
+	rows, err := a.r.QueryContext(ctx, "SELECT owner, max(seq), count(*) FROM archive_tail GROUP BY owner")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	a.tailOwners = make(map[string]int64)
+	a.tailRows = 0
+	for rows.Next() {
+		var o string
+		var seq int64
+		var n int
+		if err := rows.Scan(&o, &seq, &n); err != nil {
+			return err
+		}
+		a.tailOwners[o] = seq
+		a.tailRows += n
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	a.loaded = true
+	return nil
+}
+
 // settle waits until every message Enqueue took for owner so far is
-// committed (or failed), so that a read sees them.
+// committed (or failed) and moved from the tail into the indexed archive,
+// so that a read sees them.
 func (a *archive) settle(ctx context.Context, owner string) error {
 	a.mu.Lock()
+	if err := a.load(ctx); err != nil {
+		a.mu.Unlock()
+		return err
+	}
 	r := a.owners[owner]
 	if r != nil && a.readWaits != nil {
 		close(a.readWaits)
 		a.readWaits = nil
 	}
 	a.mu.Unlock()
-	if r == nil {
+	if r != nil {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	a.mu.Lock()
+	upTo := a.tailOwners[owner]
+	if upTo == 0 {
+		a.mu.Unlock()
 		return nil
 	}
+	w := mergeWait{upTo: upTo, done: make(chan error, 1)}
+	a.merges = append(a.merges, w)
+	a.startWriter()
+	a.mu.Unlock()
 	select {
-	case <-r.done:
-		return nil
+	case err := <-w.done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// startWriter starts the writer goroutine unless it runs (a.mu held).
+func (a *archive) startWriter() {
+	if !a.writing {
+		a.writing = true
+		go a.writer()
+	}
+}
+
+// wantMerge tells whether the writer should merge the tail now (a.mu held).
+func (a *archive) wantMerge() bool {
+	return len(a.merges) > 0 || a.tailRows >= a.mergeAt
+}
+
+// merge moves one chunk of the tail into archive, up to what the waiting
+// reads need (or the whole tail when it is large), and releases the reads
+// it satisfied.
+func (a *archive) merge() {
+	a.mu.Lock()
+	var target int64
+	for _, w := range a.merges {
+		target = max(target, w.upTo)
+	}
+	if a.tailRows >= a.mergeAt {
+		target = a.newest
+	}
+	chunk := a.mergeChunk
+	a.mu.Unlock()
+
+	hi, n, err := a.mergeUpTo(target, chunk)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		// The reads waiting fail; the rows stay in the tail, and the next
+		// read (not the size) tries again, so a failing merge does not
+		// spin.
+		for _, w := range a.merges {
+			w.done <- err
+		}
+		a.merges = nil
+		a.tailRows = 0
+		return
+	}
+	a.tailRows = max(0, a.tailRows-n)
+	for o, s := range a.tailOwners {
+		if s <= hi {
+			delete(a.tailOwners, o)
+		}
+	}
+	left := a.merges[:0]
+	for _, w := range a.merges {
+		if w.upTo <= hi {
+			w.done <- nil
+		} else {
+			left = append(left, w)
+		}
+	}
+	clear(a.merges[len(left):])
+	a.merges = left
+}
+
+// mergeUpTo moves the tail's rows with seq <= target, at most chunk of
+// them, into archive in one transaction; it returns the highest seq now
+// merged (every tail row up to it is in archive) and how many rows moved.
+func (a *archive) mergeUpTo(target int64, chunk int) (hi int64, n int, err error) {
+	ctx := context.Background()
+	tx, err := a.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	// Enough page cache for the index leaves of every owner in a chunk,
+	// so that each is written once (the setting is per connection).
+	if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -65536"); err != nil {
+		return 0, 0, err
+	}
+	err = tx.QueryRowContext(ctx, "SELECT seq FROM archive_tail WHERE seq <= ? ORDER BY seq LIMIT 1 OFFSET ?", target, chunk-1).Scan(&hi)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		hi = target
+	case err != nil:
+		return 0, 0, err
+	}
+	// In owner order: each owner's index entries go in together, one leaf
+	// page each, and the pages are written once at the commit.
+	res, err := tx.ExecContext(ctx, `INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza)
+		SELECT seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza FROM archive_tail WHERE seq <= ? ORDER BY owner, seq`, hi)
+	if err != nil {
+		return 0, 0, err
+	}
+	moved, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM archive_tail WHERE seq <= ?", hi); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, err
+	}
+	return hi, int(moved), nil
 }
 
 // writer commits batches until the queue is empty.
@@ -266,7 +439,8 @@ func (a *archive) writer() {
 			n += len(a.queue[i].msgs)
 			i++
 		}
-		if i == 0 {
+		merge := a.wantMerge()
+		if i == 0 && !merge {
 			a.writing = false
 			a.queue = nil
 			a.mu.Unlock()
@@ -276,24 +450,39 @@ func (a *archive) writer() {
 		a.queue = a.queue[i:]
 		a.mu.Unlock()
 
-		a.commit(batch)
-		for _, r := range batch {
-			r.res <- r.err
-			close(r.res)
-			close(r.done)
-		}
-		a.mu.Lock()
-		for _, r := range batch {
-			a.pendMsgs -= len(r.msgs)
-			a.pendBytes -= r.bytes
-			for j := range r.msgs {
-				if a.owners[r.msgs[j].Owner] == r {
-					delete(a.owners, r.msgs[j].Owner)
+		if len(batch) > 0 {
+			a.commit(batch)
+			// The tail's bookkeeping comes before the results, so a read
+			// released by one looks for the rows where they are.
+			a.mu.Lock()
+			for _, r := range batch {
+				a.pendMsgs -= len(r.msgs)
+				a.pendBytes -= r.bytes
+				for j := range r.msgs {
+					m := &r.msgs[j]
+					if r.err == nil {
+						if _, ok := a.tailOwners[m.Owner]; !ok {
+							a.tailOwners[m.Owner] = 0
+						}
+						a.tailOwners[m.Owner] = max(a.tailOwners[m.Owner], m.Seq)
+						a.tailRows++
+					}
+					if a.owners[m.Owner] == r {
+						delete(a.owners, m.Owner)
+					}
 				}
 			}
+			a.freeSpace()
+			a.mu.Unlock()
+			for _, r := range batch {
+				r.res <- r.err
+				close(r.res)
+				close(r.done)
+			}
 		}
-		a.freeSpace()
-		a.mu.Unlock()
+		if merge {
+			a.merge()
+		}
 		prev = len(batch)
 	}
 }
@@ -317,7 +506,7 @@ const insertChunk = 128
 func insertSQL(n int) string {
 	var b strings.Builder
 	b.Grow(96 + n*18)
-	b.WriteString("INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
+	b.WriteString("INSERT INTO archive_tail (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
@@ -429,7 +618,7 @@ func (a *archive) commit(batch []*appendReq) {
 	// means another Store appended to this file (only the server appends):
 	// fail the batch rather than break the order, and move past it.
 	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(seq), 0) FROM archive").Scan(&last); err != nil {
+	if err := tx.QueryRowContext(ctx, newestSQL).Scan(&last); err != nil {
 		fail(err)
 		return
 	}
@@ -744,6 +933,37 @@ const deleteChunk = 5000
 func (a *archive) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	cut := microsCeil(t)
 	var total int64
+	// The tail first (its rows are the newest, so only a cut in the future
+	// reaches them).
+	for {
+		tx, err := a.w.BeginTx(ctx, nil)
+		if err != nil {
+			return total, err
+		}
+		var n int64
+		err = secureDelete(ctx, tx, func() error {
+			res, err := tx.ExecContext(ctx, "DELETE FROM archive_tail WHERE seq IN (SELECT seq FROM archive_tail WHERE seq < ? ORDER BY seq LIMIT ?)", cut, deleteChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err == nil {
+			err = tx.Commit()
+		}
+		tx.Rollback()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		a.mu.Lock()
+		a.tailRows = max(0, a.tailRows-int(n))
+		a.mu.Unlock()
+		if n < deleteChunk {
+			break
+		}
+	}
 	for {
 		tx, err := a.w.BeginTx(ctx, nil)
 		if err != nil {
