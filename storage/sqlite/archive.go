@@ -315,6 +315,35 @@ func (a *archive) settle(ctx context.Context, owner string) error {
 	}
 }
 
+// MergeTail moves the whole tail, as far as it was committed when called,
+// into the indexed archive and returns once it is done (benchmarks count
+// the merge's cost with it).
+func (a *archive) MergeTail(ctx context.Context) error {
+	a.mu.Lock()
+	if err := a.load(ctx); err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	var upTo int64
+	for _, s := range a.tailOwners {
+		upTo = max(upTo, s)
+	}
+	if upTo == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	w := mergeWait{upTo: upTo, done: make(chan error, 1)}
+	a.merges = append(a.merges, w)
+	a.startWriter()
+	a.mu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // startWriter starts the writer goroutine unless it runs (a.mu held).
 func (a *archive) startWriter() {
 	if !a.writing {
