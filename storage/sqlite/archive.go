@@ -118,6 +118,38 @@ func (s *Store) Archive() storage.Archive {
 	return a.(*archive)
 }
 
+// flushArchive waits until the archive writes s's Enqueue took are
+// committed (Close calls it, so a shutdown loses none of them).
+func flushArchive(s *Store) {
+	v, ok := archives.Load(weak.Make(s))
+	if !ok {
+		return
+	}
+	a := v.(*archive)
+	for {
+		a.mu.Lock()
+		if len(a.queue) == 0 && a.pendMsgs == 0 {
+			a.mu.Unlock()
+			return
+		}
+		var last *appendReq
+		if len(a.queue) > 0 {
+			last = a.queue[len(a.queue)-1]
+		}
+		space := a.space
+		if last == nil && space == nil {
+			a.space = make(chan struct{})
+			space = a.space
+		}
+		a.mu.Unlock()
+		if last != nil {
+			<-last.done
+		} else {
+			<-space // the batch being written finishes
+		}
+	}
+}
+
 const archiveCols = "seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, retracted_us, stanza"
 
 func scanArchive(sc interface{ Scan(...any) error }) (storage.ArchiveMessage, error) {

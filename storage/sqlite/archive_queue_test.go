@@ -156,3 +156,33 @@ func TestArchiveBackpressure(t *testing.T) {
 		})
 	}
 }
+
+// TestArchiveCloseFlushes: Close commits what Enqueue took before it
+// closes the database; nothing queued is lost.
+func TestArchiveCloseFlushes(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	const owner = "juliet@capulet.example"
+	if err := s.Accounts().Create(ctx, storage.Account{JID: owner}); err != nil {
+		t.Fatal(err)
+	}
+	var chans []<-chan error
+	for i := range 200 {
+		chans = append(chans, s.Archive().Enqueue(ctx, queueMsg(owner, i)))
+	}
+	mustClose(t, s)
+	for i, ch := range chans {
+		if err := <-ch; err != nil {
+			t.Fatalf("Enqueue %d: %v", i, err)
+		}
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustClose(t, s)
+	p, err := s.Archive().Query(ctx, storage.ArchiveQuery{Owner: owner, Max: 1000})
+	if err != nil || len(p.Messages) != 200 {
+		t.Fatalf("after Close and Open: %d messages, %v; want 200", len(p.Messages), err)
+	}
+}
