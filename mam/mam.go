@@ -61,6 +61,13 @@ type Config struct {
 	// result: they are given when the query matches at most this many
 	// messages (0: never).
 	CountLimit int `conf:"count-limit,min=0,max=1000000"`
+	// QueueMessages and QueueBytes bound the archive writes waiting for a
+	// commit (server-wide): a message that would pass either waits, in the
+	// read loop of the session that sent it, so that session's socket is
+	// not read meanwhile (backpressure). A single message larger than
+	// QueueBytes is taken when nothing else waits.
+	QueueMessages int           `conf:"queue-messages,min=1,max=1000000"`
+	QueueBytes    conf.ByteSize `conf:"queue-bytes,min=65536"`
 }
 
 // Validate implements conf's module validation.
@@ -78,7 +85,7 @@ func (c *Config) Validate() error {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
-	return &Config{MaxPage: 100, Default: "always", CountLimit: 10000}
+	return &Config{MaxPage: 100, Default: "always", CountLimit: 10000, QueueMessages: 8192, QueueBytes: 64 * conf.MiB}
 }
 
 func init() {
@@ -102,6 +109,21 @@ type Module struct {
 
 	// blocked, when set, tells whether an owner blocks a JID (SetBlocked).
 	blocked func(ctx context.Context, owner string, from jid.JID) bool
+
+	// writes are the archive writes not yet reported (see watch).
+	writes struct {
+		mu      sync.Mutex
+		q       []pendingWrite
+		running bool
+	}
+}
+
+// pendingWrite is an archive write whose commit a stanza's routing holds.
+type pendingWrite struct {
+	res   <-chan error // from Archive.Enqueue
+	out   chan error   // given to router.Context.Hold
+	owner string
+	what  string
 }
 
 // New registers the archive on r.
@@ -116,6 +138,13 @@ func New(r *router.Router, store storage.Store, log *slog.Logger, cfg *Config) *
 	if m.cfg.Default == "" {
 		m.cfg.Default = "always"
 	}
+	if m.cfg.QueueMessages == 0 {
+		m.cfg.QueueMessages = DefaultConfig().QueueMessages
+	}
+	if m.cfg.QueueBytes == 0 {
+		m.cfg.QueueBytes = DefaultConfig().QueueBytes
+	}
+	m.archive.SetQueueLimit(m.cfg.QueueMessages, int64(m.cfg.QueueBytes))
 	m.pageBytes = 1 << 20
 	r.AddFeature(router.ToBare, NS, NSExtended, NSGroupchatField, NSSID, NSRetract, NSTombstone)
 	r.HandleIQ("set", NS, router.ToBare, m.handleSet)
@@ -255,10 +284,12 @@ func (m *Module) outbound(c *router.Context) bool {
 		return false
 	}
 	msg := []storage.ArchiveMessage{{Owner: owner, With: to.String(), Outgoing: true, MessageID: st.ID, OriginID: cl.originID, Stanza: st.Standalone()}}
-	if err := m.archive.Append(ctx, msg); err != nil {
-		m.log.Error("archiving a sent message failed", "owner", owner, "err", err)
+	res := m.archive.Enqueue(ctx, msg)
+	if msg[0].Seq == 0 { // rejected at once
+		m.log.Error("archiving a sent message failed", "owner", owner, "err", <-res)
 		return false
 	}
+	c.Hold(m.watch(res, owner, "archiving a sent message failed"))
 	c.Context = context.WithValue(c.Context, sentKey{}, FormatID(msg[0].Seq))
 	m.maybeSweep()
 	return false
@@ -275,6 +306,12 @@ func (m *Module) inbound(c *router.Context) bool {
 	}
 	cl := classify(st)
 	ctx := context.WithoutCancel(c.Context)
+	if !cl.archive && cl.retract == "" {
+		return false
+	}
+	if ok, err := m.r.CheckAccount(ctx, owner); !ok || err != nil {
+		return false // no such account (or no answer): the router answers
+	}
 	if cl.retract != "" {
 		m.retract(ctx, owner, c.From.Bare().String(), false, cl.retract, st.ID)
 	}
@@ -282,15 +319,55 @@ func (m *Module) inbound(c *router.Context) bool {
 		return false
 	}
 	msg := []storage.ArchiveMessage{{Owner: owner, With: c.From.String(), MessageID: st.ID, OriginID: cl.originID, Stanza: st.Standalone()}}
-	if err := m.archive.Append(ctx, msg); err != nil {
-		if !errors.Is(err, storage.ErrNotFound) { // no such account: the router answers
-			m.log.Error("archiving a received message failed", "owner", owner, "err", err)
-		}
+	res := m.archive.Enqueue(ctx, msg)
+	if msg[0].Seq == 0 { // rejected at once
+		m.log.Error("archiving a received message failed", "owner", owner, "err", <-res)
 		return false
 	}
+	c.Hold(m.watch(res, owner, "archiving a received message failed"))
 	st.Raw = wire.InsertChild(st.Raw, StanzaID(FormatID(msg[0].Seq), owner))
 	m.maybeSweep()
 	return false
+}
+
+// watch returns a channel for router.Context.Hold that yields the result of
+// the archive write res once it is committed, after logging a failure. One
+// goroutine, running while writes are pending, takes them in order (commits
+// are in the order of Enqueue), instead of one goroutine per message.
+func (m *Module) watch(res <-chan error, owner, what string) <-chan error {
+	out := make(chan error, 1)
+	w := &m.writes
+	w.mu.Lock()
+	w.q = append(w.q, pendingWrite{res: res, out: out, owner: owner, what: what})
+	if !w.running {
+		w.running = true
+		go m.reportWrites()
+	}
+	w.mu.Unlock()
+	return out
+}
+
+func (m *Module) reportWrites() {
+	w := &m.writes
+	for {
+		w.mu.Lock()
+		if len(w.q) == 0 {
+			w.running = false
+			w.q = nil
+			w.mu.Unlock()
+			return
+		}
+		p := w.q[0]
+		w.q[0] = pendingWrite{}
+		w.q = w.q[1:]
+		w.mu.Unlock()
+		err := <-p.res
+		if err != nil {
+			m.log.Error(p.what, "owner", p.owner, "err", err)
+		}
+		p.out <- err
+		close(p.out)
+	}
 }
 
 // retract replaces the message a retraction names with a tombstone: in

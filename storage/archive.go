@@ -118,6 +118,28 @@ type Archive interface {
 	// If ctx ends before the messages were taken for writing, Append
 	// returns ctx.Err() and nothing is stored.
 	Append(ctx context.Context, msgs []ArchiveMessage) error
+	// Enqueue queues msgs for writing like Append and returns at once,
+	// without waiting for the disk: Seq and Stamp of every element are set
+	// when it returns (in memory, in the order of Enqueue calls), and the
+	// channel yields the result of the commit that holds them (nil once
+	// they are durable), then is closed. A failed write leaves a gap in Seq;
+	// a Seq is never reused. msgs must not be changed until the channel
+	// yields. Reads issued after Enqueue returned (Get, Query,
+	// FindByMessageID, Retract) see the messages of a successful write,
+	// committed or not yet (read-your-writes).
+	//
+	// Enqueue blocks while the writes queued and not yet committed pass the
+	// bound set with SetQueueLimit (backpressure: the caller slows down
+	// instead of memory growing); if ctx ends meanwhile, or before the
+	// messages were taken for writing, the channel yields ctx.Err() and
+	// nothing is stored. A rejected call (Retracted set, ctx ended) leaves
+	// Seq zero.
+	Enqueue(ctx context.Context, msgs []ArchiveMessage) <-chan error
+	// SetQueueLimit bounds the writes Enqueue lets wait for a commit, in
+	// messages and in bytes of Stanza (<= 0: that dimension is unbounded).
+	// A single call larger than the bound is let through when nothing
+	// else is queued.
+	SetQueueLimit(msgs int, bytes int64)
 	// Get returns one message; ErrNotFound if it is not in owner's archive.
 	Get(ctx context.Context, owner string, seq int64) (ArchiveMessage, error)
 	// Query returns a page of one archive, read from one snapshot.

@@ -41,15 +41,64 @@ type archive struct {
 	mu      sync.Mutex
 	queue   []*appendReq
 	writing bool
+	// loaded: newest holds the newest Seq assigned (read from the database
+	// at the first Enqueue, then kept here).
+	loaded bool
+	newest int64
+	// pendMsgs and pendBytes count what Enqueue took and no commit has
+	// finished with yet (queued, or in the batch being written); Enqueue
+	// waits while they pass maxMsgs or maxBytes, on space, which a
+	// finished commit closes.
+	pendMsgs  int
+	pendBytes int64
+	maxMsgs   int
+	maxBytes  int64
+	space     chan struct{}
+	// owners maps an owner to the newest request holding one of its
+	// messages that is not committed yet: reads for that owner wait for it
+	// first (read-your-writes; commits are in queue order).
+	owners map[string]*appendReq
+	// The tail (migrations/0010): tailOwners maps each owner with rows in
+	// archive_tail to its newest seq there, tailRows counts them (loaded
+	// with newest). merges are reads waiting for the tail to be moved up
+	// to a seq.
+	tailOwners map[string]int64
+	tailRows   int
+	merges     []mergeWait
+	// mergeAt and mergeChunk (tests lower them).
+	mergeAt, mergeChunk int
+	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits).
+	held, full, readWaits chan struct{}
 }
 
 type appendReq struct {
-	ctx  context.Context
-	msgs []storage.ArchiveMessage
-	seqs []int64 // assigned in the batch, copied to msgs after the commit
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	msgs  []storage.ArchiveMessage
+	bytes int64
+	err   error
+	res   chan error    // yields err, then closed
+	done  chan struct{} // closed once the commit is over (res has its value)
 }
+
+// mergeWait is a read waiting until the tail is merged up to upTo.
+type mergeWait struct {
+	upTo int64
+	done chan error
+}
+
+// The tail is merged when it holds mergeAt rows (or a read needs it), in
+// transactions of at most mergeChunk rows, between append batches.
+const (
+	mergeAt    = 16384
+	mergeChunk = 16384
+)
+
+// Default bounds of the uncommitted queue (SetQueueLimit; the mam module
+// sets its configured ones): four full batches, and 64 MiB of stanzas.
+const (
+	defaultQueueMsgs  = 4 * maxBatch
+	defaultQueueBytes = 64 << 20
+)
 
 // archives holds each Store's archive (its queue is per database). The key
 // is weak and the value does not point back at the Store, so a Store nobody
@@ -62,11 +111,43 @@ func (s *Store) Archive() storage.Archive {
 	if a, ok := archives.Load(k); ok {
 		return a.(*archive)
 	}
-	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r})
+	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r, maxMsgs: defaultQueueMsgs, maxBytes: defaultQueueBytes, mergeAt: mergeAt, mergeChunk: mergeChunk})
 	if !loaded {
 		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { archives.Delete(k) }, k)
 	}
 	return a.(*archive)
+}
+
+// flushArchive waits until the archive writes s's Enqueue took are
+// committed (Close calls it, so a shutdown loses none of them).
+func flushArchive(s *Store) {
+	v, ok := archives.Load(weak.Make(s))
+	if !ok {
+		return
+	}
+	a := v.(*archive)
+	for {
+		a.mu.Lock()
+		if len(a.queue) == 0 && a.pendMsgs == 0 {
+			a.mu.Unlock()
+			return
+		}
+		var last *appendReq
+		if len(a.queue) > 0 {
+			last = a.queue[len(a.queue)-1]
+		}
+		space := a.space
+		if last == nil && space == nil {
+			a.space = make(chan struct{})
+			space = a.space
+		}
+		a.mu.Unlock()
+		if last != nil {
+			<-last.done
+		} else {
+			<-space // the batch being written finishes
+		}
+	}
 }
 
 const archiveCols = "seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, retracted_us, stanza"
@@ -96,27 +177,306 @@ func splitJID(j string) (bare, res string) {
 }
 
 func (a *archive) Append(ctx context.Context, msgs []storage.ArchiveMessage) error {
-	if len(msgs) == 0 {
-		return nil
+	return <-a.Enqueue(ctx, msgs)
+}
+
+// failed is a channel that yields err at once.
+func failed(err error) <-chan error {
+	ch := make(chan error, 1)
+	ch <- err
+	close(ch)
+	return ch
+}
+
+func (a *archive) SetQueueLimit(msgs int, bytes int64) {
+	a.mu.Lock()
+	a.maxMsgs, a.maxBytes = msgs, bytes
+	a.freeSpace()
+	a.mu.Unlock()
+}
+
+// freeSpace wakes the Enqueues waiting for room (a.mu held).
+func (a *archive) freeSpace() {
+	if a.space != nil {
+		close(a.space)
+		a.space = nil
 	}
+}
+
+// over tells whether n more messages of size bytes would pass the queue's
+// bounds (a.mu held). A call larger than the bounds passes alone.
+func (a *archive) over(n int, size int64) bool {
+	return a.pendMsgs > 0 && (a.maxMsgs > 0 && a.pendMsgs+n > a.maxMsgs || a.maxBytes > 0 && a.pendBytes+size > a.maxBytes)
+}
+
+func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-chan error {
+	if len(msgs) == 0 {
+		return failed(nil)
+	}
+	var size int64
 	for i := range msgs {
 		if !msgs[i].Retracted.IsZero() {
-			return errors.New("sqlite: Append: Retracted must be zero")
+			return failed(errors.New("sqlite: Append: Retracted must be zero"))
 		}
+		size += int64(len(msgs[i].Stanza))
 	}
 	if err := ctx.Err(); err != nil {
+		return failed(err)
+	}
+	a.mu.Lock()
+	for a.over(len(msgs), size) {
+		if a.space == nil {
+			a.space = make(chan struct{})
+		}
+		space := a.space
+		if a.full != nil {
+			close(a.full)
+			a.full = nil
+		}
+		a.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return failed(ctx.Err())
+		}
+		a.mu.Lock()
+	}
+	if err := a.load(ctx); err != nil {
+		a.mu.Unlock()
+		return failed(err)
+	}
+	now := time.Now().UnixMicro()
+	for i := range msgs {
+		m := &msgs[i]
+		seq := now
+		if !m.Stamp.IsZero() {
+			seq = m.Stamp.UnixMicro()
+		}
+		seq = max(seq, a.newest+1)
+		a.newest = seq
+		m.Seq, m.Stamp = seq, fromMicros(seq)
+	}
+	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
+	a.queue = append(a.queue, req)
+	a.pendMsgs += len(msgs)
+	a.pendBytes += size
+	if a.owners == nil {
+		a.owners = make(map[string]*appendReq)
+	}
+	for i := range msgs {
+		a.owners[msgs[i].Owner] = req
+	}
+	a.startWriter()
+	a.mu.Unlock()
+	return req.res
+}
+
+// newestSQL is the newest seq on disk, in either table.
+const newestSQL = "SELECT max(COALESCE((SELECT max(seq) FROM archive), 0), COALESCE((SELECT max(seq) FROM archive_tail), 0))"
+
+// load reads, once per Store, the newest Seq on disk and which owners have
+// rows in the tail (a.mu held).
+func (a *archive) load(ctx context.Context) error {
+	if a.loaded {
+		return nil
+	}
+	if err := a.r.QueryRowContext(ctx, newestSQL).Scan(&a.newest); err != nil {
 		return err
 	}
-	req := &appendReq{ctx: ctx, msgs: msgs, done: make(chan struct{})}
+	rows, err := a.r.QueryContext(ctx, "SELECT owner, max(seq), count(*) FROM archive_tail GROUP BY owner")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	a.tailOwners = make(map[string]int64)
+	a.tailRows = 0
+	for rows.Next() {
+		var o string
+		var seq int64
+		var n int
+		if err := rows.Scan(&o, &seq, &n); err != nil {
+			return err
+		}
+		a.tailOwners[o] = seq
+		a.tailRows += n
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	a.loaded = true
+	return nil
+}
+
+// settle waits until every message Enqueue took for owner so far is
+// committed (or failed) and moved from the tail into the indexed archive,
+// so that a read sees them.
+func (a *archive) settle(ctx context.Context, owner string) error {
 	a.mu.Lock()
-	a.queue = append(a.queue, req)
+	if err := a.load(ctx); err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	r := a.owners[owner]
+	if r != nil && a.readWaits != nil {
+		close(a.readWaits)
+		a.readWaits = nil
+	}
+	a.mu.Unlock()
+	if r != nil {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	a.mu.Lock()
+	upTo := a.tailOwners[owner]
+	if upTo == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	w := mergeWait{upTo: upTo, done: make(chan error, 1)}
+	a.merges = append(a.merges, w)
+	a.startWriter()
+	a.mu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// MergeTail moves the whole tail, as far as it was committed when called,
+// into the indexed archive and returns once it is done (benchmarks count
+// the merge's cost with it).
+func (a *archive) MergeTail(ctx context.Context) error {
+	a.mu.Lock()
+	if err := a.load(ctx); err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	var upTo int64
+	for _, s := range a.tailOwners {
+		upTo = max(upTo, s)
+	}
+	if upTo == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	w := mergeWait{upTo: upTo, done: make(chan error, 1)}
+	a.merges = append(a.merges, w)
+	a.startWriter()
+	a.mu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startWriter starts the writer goroutine unless it runs (a.mu held).
+func (a *archive) startWriter() {
 	if !a.writing {
 		a.writing = true
 		go a.writer()
 	}
+}
+
+// wantMerge tells whether the writer should merge the tail now (a.mu held).
+func (a *archive) wantMerge() bool {
+	return len(a.merges) > 0 || a.tailRows >= a.mergeAt
+}
+
+// merge moves one chunk of the tail into archive, up to what the waiting
+// reads need (or the whole tail when it is large), and releases the reads
+// it satisfied.
+func (a *archive) merge() {
+	a.mu.Lock()
+	var target int64
+	for _, w := range a.merges {
+		target = max(target, w.upTo)
+	}
+	if a.tailRows >= a.mergeAt {
+		target = a.newest
+	}
+	chunk := a.mergeChunk
 	a.mu.Unlock()
-	<-req.done
-	return req.err
+
+	hi, n, err := a.mergeUpTo(target, chunk)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		// The reads waiting fail; the rows stay in the tail, and the next
+		// read (not the size) tries again, so a failing merge does not
+		// spin.
+		for _, w := range a.merges {
+			w.done <- err
+		}
+		a.merges = nil
+		a.tailRows = 0
+		return
+	}
+	a.tailRows = max(0, a.tailRows-n)
+	for o, s := range a.tailOwners {
+		if s <= hi {
+			delete(a.tailOwners, o)
+		}
+	}
+	left := a.merges[:0]
+	for _, w := range a.merges {
+		if w.upTo <= hi {
+			w.done <- nil
+		} else {
+			left = append(left, w)
+		}
+	}
+	clear(a.merges[len(left):])
+	a.merges = left
+}
+
+// mergeUpTo moves the tail's rows with seq <= target, at most chunk of
+// them, into archive in one transaction; it returns the highest seq now
+// merged (every tail row up to it is in archive) and how many rows moved.
+func (a *archive) mergeUpTo(target int64, chunk int) (hi int64, n int, err error) {
+	ctx := context.Background()
+	tx, err := a.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	// Enough page cache for the index leaves of every owner in a chunk,
+	// so that each is written once (the setting is per connection).
+	if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -65536"); err != nil {
+		return 0, 0, err
+	}
+	err = tx.QueryRowContext(ctx, "SELECT seq FROM archive_tail WHERE seq <= ? ORDER BY seq LIMIT 1 OFFSET ?", target, chunk-1).Scan(&hi)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		hi = target
+	case err != nil:
+		return 0, 0, err
+	}
+	// In owner order: each owner's index entries go in together, one leaf
+	// page each, and the pages are written once at the commit.
+	res, err := tx.ExecContext(ctx, `INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza)
+		SELECT seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza FROM archive_tail WHERE seq <= ? ORDER BY owner, seq`, hi)
+	if err != nil {
+		return 0, 0, err
+	}
+	moved, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM archive_tail WHERE seq <= ?", hi); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, err
+	}
+	return hi, int(moved), nil
 }
 
 // writer commits batches until the queue is empty.
@@ -129,12 +489,19 @@ func (a *archive) writer() {
 			runtime.Gosched()
 		}
 		a.mu.Lock()
+		for a.held != nil {
+			h := a.held
+			a.mu.Unlock()
+			<-h
+			a.mu.Lock()
+		}
 		n, i := 0, 0
 		for i < len(a.queue) && (i == 0 || n+len(a.queue[i].msgs) <= maxBatch) {
 			n += len(a.queue[i].msgs)
 			i++
 		}
-		if i == 0 {
+		merge := a.wantMerge()
+		if i == 0 && !merge {
 			a.writing = false
 			a.queue = nil
 			a.mu.Unlock()
@@ -144,9 +511,38 @@ func (a *archive) writer() {
 		a.queue = a.queue[i:]
 		a.mu.Unlock()
 
-		a.commit(batch)
-		for _, r := range batch {
-			close(r.done)
+		if len(batch) > 0 {
+			a.commit(batch)
+			// The tail's bookkeeping comes before the results, so a read
+			// released by one looks for the rows where they are.
+			a.mu.Lock()
+			for _, r := range batch {
+				a.pendMsgs -= len(r.msgs)
+				a.pendBytes -= r.bytes
+				for j := range r.msgs {
+					m := &r.msgs[j]
+					if r.err == nil {
+						if _, ok := a.tailOwners[m.Owner]; !ok {
+							a.tailOwners[m.Owner] = 0
+						}
+						a.tailOwners[m.Owner] = max(a.tailOwners[m.Owner], m.Seq)
+						a.tailRows++
+					}
+					if a.owners[m.Owner] == r {
+						delete(a.owners, m.Owner)
+					}
+				}
+			}
+			a.freeSpace()
+			a.mu.Unlock()
+			for _, r := range batch {
+				r.res <- r.err
+				close(r.res)
+				close(r.done)
+			}
+		}
+		if merge {
+			a.merge()
 		}
 		prev = len(batch)
 	}
@@ -171,7 +567,7 @@ const insertChunk = 128
 func insertSQL(n int) string {
 	var b strings.Builder
 	b.Grow(96 + n*18)
-	b.WriteString("INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
+	b.WriteString("INSERT INTO archive_tail (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
@@ -279,12 +675,21 @@ func (a *archive) commit(batch []*appendReq) {
 		return
 	}
 
+	// Seqs were assigned in memory; one that is not after what is on disk
+	// means another Store appended to this file (only the server appends):
+	// fail the batch rather than break the order, and move past it.
 	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(seq), 0) FROM archive").Scan(&last); err != nil {
+	if err := tx.QueryRowContext(ctx, newestSQL).Scan(&last); err != nil {
 		fail(err)
 		return
 	}
-	now := time.Now().UnixMicro()
+	if last >= live[0].msgs[0].Seq {
+		a.mu.Lock()
+		a.newest = max(a.newest, last)
+		a.mu.Unlock()
+		fail(fmt.Errorf("sqlite: archive: seq %d already on disk (another process appends to the archive)", last))
+		return
+	}
 	vals := make([]any, 0, 8*insertChunk)
 	// flush writes the rows in vals, in chunks of a power of two.
 	flush := func() error {
@@ -309,18 +714,10 @@ func (a *archive) commit(batch []*appendReq) {
 			r.err = storage.ErrNotFound
 			continue
 		}
-		r.seqs = make([]int64, len(r.msgs))
 		for i := range r.msgs {
 			m := &r.msgs[i]
-			seq := now
-			if !m.Stamp.IsZero() {
-				seq = m.Stamp.UnixMicro()
-			}
-			seq = max(seq, last+1)
-			last = seq
-			r.seqs[i] = seq
 			bare, res := splitJID(m.With)
-			vals = append(vals, seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
+			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
 			if len(vals) == cap(vals) {
 				if err := flush(); err != nil {
 					fail(err)
@@ -335,20 +732,13 @@ func (a *archive) commit(batch []*appendReq) {
 	}
 	if err != nil {
 		fail(err)
-		return
-	}
-	for _, r := range live {
-		if r.err != nil {
-			continue
-		}
-		for i := range r.msgs {
-			r.msgs[i].Seq = r.seqs[i]
-			r.msgs[i].Stamp = fromMicros(r.seqs[i])
-		}
 	}
 }
 
 func (a *archive) Get(ctx context.Context, owner string, seq int64) (storage.ArchiveMessage, error) {
+	if err := a.settle(ctx, owner); err != nil {
+		return storage.ArchiveMessage{}, err
+	}
 	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+" FROM archive WHERE seq = ? AND owner = ?", seq, owner))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, storage.ErrNotFound
@@ -425,6 +815,9 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 	page := storage.ArchivePage{Count: -1, Index: -1}
 	if aq.Max < 0 || aq.Offset < 0 || aq.CountLimit < 0 {
 		return page, errors.New("sqlite: Query: negative Max, Offset or CountLimit")
+	}
+	if err := a.settle(ctx, aq.Owner); err != nil {
+		return page, err
 	}
 	tx, err := a.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -531,6 +924,9 @@ func (a *archive) FindByMessageID(ctx context.Context, owner, withBare string, o
 	if id == "" {
 		return storage.ArchiveMessage{}, storage.ErrNotFound
 	}
+	if err := a.settle(ctx, owner); err != nil {
+		return storage.ArchiveMessage{}, err
+	}
 	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+
 		" FROM archive WHERE owner = ? AND with_bare = ? AND outgoing = ? AND (msg_id = ? OR origin_id = ?) ORDER BY seq DESC LIMIT 1",
 		owner, withBare, outgoing, id, id))
@@ -557,6 +953,9 @@ func secureDelete(ctx context.Context, tx *sql.Tx, fn func() error) error {
 func (a *archive) Retract(ctx context.Context, owner string, seq int64, tombstone []byte, at time.Time) error {
 	if at.IsZero() {
 		at = time.Now()
+	}
+	if err := a.settle(ctx, owner); err != nil {
+		return err
 	}
 	tx, err := a.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -595,6 +994,37 @@ const deleteChunk = 5000
 func (a *archive) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	cut := microsCeil(t)
 	var total int64
+	// The tail first (its rows are the newest, so only a cut in the future
+	// reaches them).
+	for {
+		tx, err := a.w.BeginTx(ctx, nil)
+		if err != nil {
+			return total, err
+		}
+		var n int64
+		err = secureDelete(ctx, tx, func() error {
+			res, err := tx.ExecContext(ctx, "DELETE FROM archive_tail WHERE seq IN (SELECT seq FROM archive_tail WHERE seq < ? ORDER BY seq LIMIT ?)", cut, deleteChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err == nil {
+			err = tx.Commit()
+		}
+		tx.Rollback()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		a.mu.Lock()
+		a.tailRows = max(0, a.tailRows-int(n))
+		a.mu.Unlock()
+		if n < deleteChunk {
+			break
+		}
+	}
 	for {
 		tx, err := a.w.BeginTx(ctx, nil)
 		if err != nil {

@@ -190,6 +190,7 @@ func (s *Store) Offline() storage.Offline { return &s.offline }
 // Close closes both connection pools. When the last connection to the file
 // closes, SQLite checkpoints the WAL into the database file.
 func (s *Store) Close() error {
+	flushArchive(s) // archive writes queued by Enqueue are committed first
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

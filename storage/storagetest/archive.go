@@ -531,6 +531,182 @@ func testArchive(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("Enqueue", func(t *testing.T) {
+		// Enqueue assigns Seq and Stamp before it returns, in call order;
+		// every later read for the owner sees the message, committed or
+		// not; the channel yields the commit's result once.
+		s, ctx := open(t), t.Context()
+		create(t, s, owner, other)
+		a := s.Archive()
+		var chans []<-chan error
+		var all []storage.ArchiveMessage
+		var prev storage.ArchiveMessage
+		for i := range 60 {
+			o := []string{owner, other}[i%2]
+			m := []storage.ArchiveMessage{msg(o, i, romeo, i%3 == 0)}
+			if i == 7 {
+				m[0].Stamp = time.Time{} // now
+			}
+			chans = append(chans, a.Enqueue(ctx, m))
+			got := m[0]
+			if got.Seq <= prev.Seq || got.Stamp.Before(prev.Stamp) {
+				t.Fatalf("Enqueue %d: Seq %d Stamp %v after Seq %d Stamp %v; want both increasing", i, got.Seq, got.Stamp, prev.Seq, prev.Stamp)
+			}
+			if got.Stamp.Location() != time.UTC {
+				t.Errorf("Stamp %v not in UTC", got.Stamp)
+			}
+			prev = got
+			all = append(all, got)
+			// Read-your-writes, at once: each kind of read.
+			switch i % 4 {
+			case 0:
+				back, err := a.Get(ctx, o, got.Seq)
+				noErr(t, "Get after Enqueue", err)
+				sameMsg(t, "Get after Enqueue", back, got)
+			case 1:
+				p, err := a.Query(ctx, storage.ArchiveQuery{Owner: o, Start: got.Stamp, Max: 10})
+				if i > 1 {
+					// after-id of an earlier message of o, then the new one.
+					p, err = a.Query(ctx, storage.ArchiveQuery{Owner: o, After: all[i-2].Seq, Max: 10})
+				}
+				noErr(t, "Query after Enqueue", err)
+				if len(p.Messages) != 1 || p.Messages[0].Seq != got.Seq {
+					t.Errorf("Query after Enqueue %d: %d messages, want just Seq %d", i, len(p.Messages), got.Seq)
+				}
+				// And after-id of the new message itself: not item-not-found.
+				p, err = a.Query(ctx, storage.ArchiveQuery{Owner: o, After: got.Seq, Max: 10})
+				noErr(t, "Query after-id of the enqueued message", err)
+				if len(p.Messages) != 0 || !p.Complete {
+					t.Errorf("Query after the newest: %+v", p)
+				}
+			case 2:
+				p := query(t, s, storage.ArchiveQuery{Owner: o, Max: 1, FromEnd: true})
+				if len(p.Messages) != 1 || p.Messages[0].Seq != got.Seq {
+					t.Errorf("newest of %s after Enqueue %d = %+v, want Seq %d", o, i, p.Messages, got.Seq)
+				}
+			case 3:
+				back, err := a.FindByMessageID(ctx, o, romeo, got.Outgoing, got.MessageID)
+				noErr(t, "FindByMessageID after Enqueue", err)
+				if back.Seq != got.Seq {
+					t.Errorf("FindByMessageID after Enqueue = Seq %d, want %d", back.Seq, got.Seq)
+				}
+			}
+		}
+		for i, ch := range chans {
+			if err := <-ch; err != nil {
+				t.Errorf("Enqueue %d: %v", i, err)
+			}
+			if err, ok := <-ch; ok || err != nil {
+				t.Errorf("Enqueue %d: channel yielded a second value %v (open %v)", i, err, ok)
+			}
+		}
+		for _, o := range []string{owner, other} {
+			p := query(t, s, storage.ArchiveQuery{Owner: o, Max: 100})
+			if len(p.Messages) != 30 {
+				t.Errorf("%s holds %d messages, want 30", o, len(p.Messages))
+			}
+			for _, m := range p.Messages {
+				i := slices.IndexFunc(all, func(x storage.ArchiveMessage) bool { return x.Seq == m.Seq })
+				if i < 0 {
+					t.Errorf("stored Seq %d was not reported by Enqueue", m.Seq)
+					continue
+				}
+				sameMsg(t, "stored", m, all[i])
+			}
+		}
+		// Retract right after Enqueue finds the message.
+		m := []storage.ArchiveMessage{msg(owner, 100, romeo, false)}
+		ch := a.Enqueue(ctx, m)
+		noErr(t, "Retract after Enqueue", a.Retract(ctx, owner, m[0].Seq, []byte("<message/>"), time.Now()))
+		noErr(t, "Enqueue then Retract", <-ch)
+	})
+
+	t.Run("EnqueueFailures", func(t *testing.T) {
+		// A failed write is reported on the channel, stores nothing of
+		// that call, and leaves the others and later ones alone.
+		s, ctx := open(t), t.Context()
+		create(t, s, owner)
+		a := s.Archive()
+		good1 := []storage.ArchiveMessage{msg(owner, 1, romeo, false)}
+		bad := []storage.ArchiveMessage{msg(owner, 2, romeo, false), msg("nobody@capulet.example", 3, romeo, false)}
+		good2 := []storage.ArchiveMessage{msg(owner, 4, romeo, false)}
+		c1, cb, c2 := a.Enqueue(ctx, good1), a.Enqueue(ctx, bad), a.Enqueue(ctx, good2)
+		noErr(t, "Enqueue(good)", <-c1)
+		isErr(t, "Enqueue(unknown owner)", <-cb, storage.ErrNotFound)
+		noErr(t, "Enqueue(good, after a bad one)", <-c2)
+		p := query(t, s, storage.ArchiveQuery{Owner: owner, Max: 10})
+		if got, want := seqs(p.Messages), []int64{good1[0].Seq, good2[0].Seq}; !slices.Equal(got, want) {
+			t.Errorf("stored %v, want %v", got, want)
+		}
+		if bad[0].Seq <= good1[0].Seq || good2[0].Seq <= bad[1].Seq {
+			t.Errorf("Seqs %d, %d %d, %d: want increasing in call order", good1[0].Seq, bad[0].Seq, bad[1].Seq, good2[0].Seq)
+		}
+		// A failed Seq is a gap: an after-id naming it is item-not-found.
+		_, err := a.Query(ctx, storage.ArchiveQuery{Owner: owner, After: bad[0].Seq, Max: 10})
+		isErr(t, "Query(after a failed Seq)", err, storage.ErrNotFound)
+
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		m := []storage.ArchiveMessage{msg(owner, 5, romeo, false)}
+		isErr(t, "Enqueue(canceled)", <-a.Enqueue(canceled, m), context.Canceled)
+		if m[0].Seq != 0 {
+			t.Errorf("a rejected Enqueue set Seq %d", m[0].Seq)
+		}
+		r := []storage.ArchiveMessage{msg(owner, 6, romeo, false)}
+		r[0].Retracted = time.Now()
+		if err := <-a.Enqueue(ctx, r); err == nil {
+			t.Error("Enqueue(Retracted set) succeeded")
+		}
+		noErr(t, "Enqueue(nothing)", <-a.Enqueue(ctx, nil))
+		if p := query(t, s, storage.ArchiveQuery{Owner: owner, Max: 10}); len(p.Messages) != 2 {
+			t.Errorf("rejected calls stored something: %d messages", len(p.Messages))
+		}
+	})
+
+	t.Run("EnqueueBounded", func(t *testing.T) {
+		// With a small queue bound, many concurrent callers all get their
+		// messages stored, each once; a call larger than the bound passes.
+		s, ctx := open(t), t.Context()
+		create(t, s, owner, other)
+		a := s.Archive()
+		a.SetQueueLimit(3, 200)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []error
+		for w := range 16 {
+			wg.Go(func() {
+				var chans []<-chan error
+				for i := range 20 {
+					m := []storage.ArchiveMessage{msg([]string{owner, other}[w%2], w*100+i, romeo, false)}
+					chans = append(chans, a.Enqueue(ctx, m))
+				}
+				for _, ch := range chans {
+					if err := <-ch; err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			t.Error(err)
+		}
+		big := make([]storage.ArchiveMessage, 10)
+		for i := range big {
+			big[i] = msg(owner, 5000+i, romeo, false)
+		}
+		noErr(t, "Enqueue(larger than the bound)", <-a.Enqueue(ctx, big))
+		n := 0
+		for _, o := range []string{owner, other} {
+			n += len(query(t, s, storage.ArchiveQuery{Owner: o, Max: 1000}).Messages)
+		}
+		if n != 16*20+10 {
+			t.Errorf("%d messages stored, want %d", n, 16*20+10)
+		}
+	})
+
 	t.Run("ErrorsAreSentinels", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		_, err := s.Archive().FindByMessageID(ctx, owner, romeo, false, "x")
