@@ -256,6 +256,15 @@ func TestUnackedWritesPushBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := e.Login("bob", "secret-pw", "phone")
+	paused := make(chan struct{}, 1)
+	c2s.OnHoldPause(t, func(jid string) {
+		if jid == "alice@localhost/phone" {
+			select {
+			case paused <- struct{}{}:
+			default:
+			}
+		}
+	})
 	var afterRelease atomic.Bool
 	routedAfter := make(chan struct{})
 	e.Srv.Router.OnInbound(wire.KindMessage, func(c *router.Context) bool {
@@ -274,7 +283,9 @@ func TestUnackedWritesPushBack(t *testing.T) {
 			t.Fatalf("bob got %v, %v; want %s", st, err, want)
 		}
 	}
-	sync(t, b) // a round trip elsewhere: an unpaused reader had routed the marker by now
+	// The reader pauses right after routing hold:2, before it reads the
+	// marker: from then on the marker must stay unrouted.
+	servertest.Wait(t, paused, "alice's reading to pause")
 	select {
 	case <-routedAfter:
 		t.Fatal("the marker was routed while two writes were pending")

@@ -1,6 +1,9 @@
 package c2s
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Durable acknowledgements.
 //
@@ -176,6 +179,10 @@ func (q *holdQueue) doneLocked() {
 	}
 }
 
+// holdPaused, when a test sets it, is called with the session's JID each
+// time its reading pauses for limits unacked-writes.
+var holdPaused atomic.Pointer[func(jid string)]
+
 // holdsFull returns a channel to wait on before reading more when the
 // session has UnackedWrites stanzas pending, else nil.
 func (s *Session) holdsFull() <-chan struct{} {
@@ -193,6 +200,9 @@ func (s *Session) holdsFull() <-chan struct{} {
 			"jid", s.jstr, "pending", len(s.hq.pending))
 	}
 	s.holdPauses.Add(1)
+	if f := holdPaused.Load(); f != nil {
+		(*f)(s.jstr)
+	}
 	return s.hq.below
 }
 
