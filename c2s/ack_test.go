@@ -2,6 +2,7 @@ package c2s_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -306,4 +307,33 @@ func TestUnackedWritesPushBack(t *testing.T) {
 	h.release(t, "hold:2")
 	_ = a.Send("<r xmlns='urn:xmpp:sm:3'/>")
 	expectAck(t, a, 3)
+}
+
+// TestAckBeforeStreamClose: a client that closes its stream while an <r/>
+// waits for a held write gets its <a/> once the write is done, then the
+// server's stream close.
+func TestAckBeforeStreamClose(t *testing.T) {
+	e := servertest.Start(t, nil)
+	e.AddUser("alice", "secret-pw")
+	e.AddUser("bob", "secret-pw")
+	h := newHolder(e)
+	a := e.Login("alice", "secret-pw", "phone")
+	if _, err := a.EnableSM(timeout, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.Login("bob", "secret-pw", "phone")
+	_ = a.Send(msg("bob@localhost/phone", "hold:1")) // 1
+	_ = a.Send("<r xmlns='urn:xmpp:sm:3'/>")
+	noAck(t, a, "m1") // 2
+	_ = a.Send("</stream:stream>")
+	h.release(t, "hold:1")
+	expectAck(t, a, 2)
+	for {
+		if _, err := a.Next(timeout); err != nil {
+			if !errors.Is(err, wire.ErrStreamEnd) {
+				t.Fatalf("stream ended with %v, want a close", err)
+			}
+			break
+		}
+	}
 }

@@ -39,7 +39,13 @@ const maxAckWaits = 16
 
 // holdQueue is the session's pending writes (guarded by Session.mu).
 type holdQueue struct {
-	seq     uint64 // stanzas routed on the session
+	seq uint64 // stanzas routed on the session
+	// *holdWait is nil until the session's first held write: most
+	// sessions never have one, and idle sessions stay small.
+	*holdWait
+}
+
+type holdWait struct {
 	pending []heldStanza
 	waiting []ackWait
 	running bool // the waiter goroutine runs
@@ -48,13 +54,13 @@ type holdQueue struct {
 	below chan struct{}
 	// idle, when not nil, is closed once nothing is pending.
 	idle   chan struct{}
-	paused bool // reading paused at least once (logged once)
+	pauses uint64 // times reading paused (the first is logged)
 }
 
 // handledLocked is the number of routed stanzas that are handled: all
 // before the oldest pending one.
 func (q *holdQueue) handledLocked() uint64 {
-	if len(q.pending) > 0 {
+	if q.holdWait != nil && len(q.pending) > 0 {
 		return q.pending[0].seq - 1
 	}
 	return q.seq
@@ -66,6 +72,9 @@ func (s *Session) routed(holds []<-chan error) {
 	s.mu.Lock()
 	s.hq.seq++
 	if len(holds) > 0 {
+		if s.hq.holdWait == nil {
+			s.hq.holdWait = &holdWait{}
+		}
 		s.hq.pending = append(s.hq.pending, heldStanza{seq: s.hq.seq, holds: holds})
 		if !s.hq.running {
 			s.hq.running = true
@@ -89,7 +98,7 @@ func (s *Session) smHandledLocked() uint32 {
 // stanzas received before it are handled.
 func (s *Session) answerAckRequest() {
 	s.mu.Lock()
-	if len(s.hq.pending) == 0 {
+	if s.hq.holdWait == nil || len(s.hq.pending) == 0 {
 		h := s.smHandledLocked()
 		s.enqueueLocked(smAck(h), false)
 		return
@@ -188,18 +197,16 @@ var holdPaused atomic.Pointer[func(jid string)]
 func (s *Session) holdsFull() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.hq.pending) < s.srv.opts.UnackedWrites {
+	if s.hq.holdWait == nil || len(s.hq.pending) < s.srv.opts.UnackedWrites {
 		return nil
 	}
 	if s.hq.below == nil {
 		s.hq.below = make(chan struct{})
 	}
-	if !s.hq.paused {
-		s.hq.paused = true
+	if s.hq.pauses++; s.hq.pauses == 1 {
 		s.srv.log.Info("writes not yet durable reached limits unacked-writes; reading paused",
 			"jid", s.jstr, "pending", len(s.hq.pending))
 	}
-	s.holdPauses.Add(1)
 	if f := holdPaused.Load(); f != nil {
 		(*f)(s.jstr)
 	}
@@ -211,7 +218,7 @@ func (s *Session) holdsFull() <-chan struct{} {
 // until the session ends or the write timeout passes.
 func (s *Session) awaitAcks() {
 	s.mu.Lock()
-	if len(s.hq.waiting) == 0 || len(s.hq.pending) == 0 {
+	if s.hq.holdWait == nil || len(s.hq.waiting) == 0 || len(s.hq.pending) == 0 {
 		s.mu.Unlock()
 		return
 	}

@@ -56,8 +56,6 @@ type Session struct {
 	csi clientState
 	hq  holdQueue // routed stanzas whose writes are not yet durable
 
-	holdPauses atomic.Uint64 // times reading paused for limits unacked-writes
-
 	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
 	idle     *time.Timer
 
@@ -84,7 +82,14 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 
 // HoldPauses reports how many times reading this session paused because
 // limits unacked-writes of its stanzas waited for durable writes.
-func (s *Session) HoldPauses() uint64 { return s.holdPauses.Load() }
+func (s *Session) HoldPauses() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hq.holdWait == nil {
+		return 0
+	}
+	return s.hq.pauses
+}
 
 // Throttled reports how many times reading this session paused because it
 // sent faster than limits bytes-per-second or stanzas-per-second allow.

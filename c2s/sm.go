@@ -16,8 +16,8 @@ import (
 // Counting: h counts stanzas (message, presence, iq) received after
 // <enable/>, modulo 2^32; the server keeps every stanza it sent after
 // <enabled/> until the client acknowledges it. A server <a/> is only sent
-// after the stanzas it covers were routed: each is then in a live queue or
-// committed to storage (durable before acknowledged).
+// once the stanzas it covers were routed and every write their routing
+// registered with router.Context.Hold is durable (holds.go).
 //
 // Resumption: a resumable session whose link dies hibernates (stays bound,
 // keeps what it is sent) for the resumption timeout. A <resume/> on a new
@@ -260,7 +260,9 @@ func (s *Session) resume(t transport, in *activityReader, h uint32) (gen uint64,
 	s.gen++
 	s.t, s.in = t, in
 	s.writing, s.closing = false, false
-	s.hq.waiting = nil // <r/> of the old link: <resumed h/> answers them
+	if s.hq.holdWait != nil {
+		s.hq.waiting = nil // <r/> of the old link: <resumed h/> answers them
+	}
 	resumed := []byte("<resumed xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(handled), 10) + "' previd='" + s.sm.id + "'/>")
 	s.queue = make([][]byte, 0, 1+len(s.sm.unacked))
 	s.queue = append(s.queue, resumed)
