@@ -62,17 +62,28 @@ func (everyone) Exists(context.Context, string) bool { return true }
 // BenchmarkRouteMessage measures one chat message from a sender's socket
 // bytes to the recipient's outbound queue and writer: read and split,
 // check and stamp, route to a full JID, queue, write.
-func BenchmarkRouteMessage(b *testing.B) { benchRoute(b, false) }
+func BenchmarkRouteMessage(b *testing.B) { benchRoute(b, false, false) }
 
 // BenchmarkRouteMessageSM is the same with XEP-0198 on for both sessions:
 // alice's stanzas are counted, bob keeps what he is sent until he acks
 // (every 100 messages here, as a client would).
-func BenchmarkRouteMessageSM(b *testing.B) { benchRoute(b, true) }
+func BenchmarkRouteMessageSM(b *testing.B) { benchRoute(b, true, false) }
 
-func benchRoute(b *testing.B, sm bool) {
+// BenchmarkRouteMessageHeld is BenchmarkRouteMessageSM with a hook that
+// holds every message on a write that is already done (router.Context.Hold,
+// as the archive does): the cost of the pending-write queue and its
+// goroutine, without the storage.
+func BenchmarkRouteMessageHeld(b *testing.B) { benchRoute(b, true, true) }
+
+func benchRoute(b *testing.B, sm, held bool) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := router.New(log, func(d string) bool { return d == "localhost" }, everyone{})
 	srv := New(Options{Log: log, Router: r, OutboundQueue: 1 << 20})
+	if held {
+		done := make(chan error)
+		close(done)
+		r.OnInbound(wire.KindMessage, func(c *router.Context) bool { c.Hold(done); return false })
+	}
 	msg := []byte("<message type='chat' id='a1b2c3' to='bob@localhost/phone'><body>Hello Bob, how are you today?</body></message>")
 	mk := func(user, res string, src []byte) *Session {
 		j := jid.MustParse(user + "@localhost/" + res)

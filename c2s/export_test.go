@@ -15,3 +15,11 @@ func OnBOSHFull(t testing.TB, f func(sid string)) {
 	boshFull.Store(&f)
 	t.Cleanup(func() { boshFull.Store(nil) })
 }
+
+// OnHoldPause calls f with the session's JID each time a session stops
+// reading because limits unacked-writes of its stanzas wait for durable
+// writes, until the test ends.
+func OnHoldPause(t testing.TB, f func(jid string)) {
+	holdPaused.Store(&f)
+	t.Cleanup(func() { holdPaused.Store(nil) })
+}

@@ -104,6 +104,15 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 			s.endWith(err, gen)
 			return
 		}
+		// Backpressure: too many of the session's stanzas wait for their
+		// writes to be durable (storage falls behind): read no more until
+		// some are, so TCP pushes back on the client.
+		if below := s.holdsFull(); below != nil {
+			select {
+			case <-below:
+			case <-s.done:
+			}
+		}
 	}
 }
 
@@ -121,6 +130,9 @@ func (s *Session) endWith(err error, gen uint64) (clean bool) {
 	switch {
 	case errors.Is(err, wire.ErrStreamEnd):
 		s.logger().Debug("client closed the stream")
+		// <r/> requests waiting for durable writes are answered before
+		// the stream closes (within the write timeout).
+		s.awaitAcks()
 		s.closeStream("", "")
 		return true
 	case errors.As(err, &se):

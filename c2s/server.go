@@ -72,6 +72,10 @@ type Options struct {
 	// queue, XEP-0198 unacknowledged (and hibernated) stanzas, the XEP-0352
 	// hold and BOSH responses not yet fetched (default 4 MiB).
 	SessionBuffer int
+	// UnackedWrites bounds the stanzas of one session that were routed
+	// but whose durable writes (router.Context.Hold) are not done: past
+	// it the session is not read until they are (default 256).
+	UnackedWrites int
 
 	MaxAuthFailures          int           // per stream, then policy-violation; 0 = 3, negative = unlimited
 	FailureDelay             time.Duration // before answering a failed auth
@@ -182,6 +186,9 @@ func New(o Options) *Server {
 	def(&o.FailureDelay, 0)
 	if o.OutboundQueue <= 0 {
 		o.OutboundQueue = 1000
+	}
+	if o.UnackedWrites <= 0 {
+		o.UnackedWrites = 256
 	}
 	if o.SMMaxResumeTimeout < o.SMResumeTimeout {
 		o.SMMaxResumeTimeout = o.SMResumeTimeout

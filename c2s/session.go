@@ -54,6 +54,7 @@ type Session struct {
 
 	sm  streamMgmt
 	csi clientState
+	hq  holdQueue // routed stanzas whose writes are not yet durable
 
 	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
 	idle     *time.Timer
@@ -78,6 +79,17 @@ func (s *Session) bufferedLocked() int {
 
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
+
+// HoldPauses reports how many times reading this session paused because
+// limits unacked-writes of its stanzas waited for durable writes.
+func (s *Session) HoldPauses() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hq.holdWait == nil {
+		return 0
+	}
+	return s.hq.pauses
+}
 
 // Throttled reports how many times reading this session paused because it
 // sent faster than limits bytes-per-second or stanzas-per-second allow.
@@ -472,24 +484,36 @@ func (s *Session) Kick(cond, text string) { s.closeStream(cond, text) }
 // handle processes one element read after binding.
 func (s *Session) handle(ctx context.Context, st *wire.Stanza) error {
 	if st.Kind == wire.KindOther {
-		switch st.NS {
-		case nsSM:
-			return s.handleSM(st)
-		case nsCSI:
-			return s.handleCSI(st)
-		}
-		if h := s.srv.opts.Extensions[st.NS+" "+st.Name]; h != nil {
-			return h(ctx, s, st)
-		}
-		return streamErr("unsupported-stanza-type", "")
+		return s.handleNonza(ctx, st)
 	}
-	s.sm.received()
+	holds, err := s.handleStanza(ctx, st)
+	s.routed(holds)
+	return err
+}
+
+// handleNonza processes a top-level element that is not a stanza.
+func (s *Session) handleNonza(ctx context.Context, st *wire.Stanza) error {
+	switch st.NS {
+	case nsSM:
+		return s.handleSM(st)
+	case nsCSI:
+		return s.handleCSI(st)
+	}
+	if h := s.srv.opts.Extensions[st.NS+" "+st.Name]; h != nil {
+		return h(ctx, s, st)
+	}
+	return streamErr("unsupported-stanza-type", "")
+}
+
+// handleStanza checks, stamps and routes a stanza; it returns the writes
+// routing registered (router.Context.Hold).
+func (s *Session) handleStanza(ctx context.Context, st *wire.Stanza) ([]<-chan error, error) {
 	if st.From != "" && st.From != s.jstr {
 		// RFC 6120 §8.1.2.1: a client may put its bare or full JID; anything
 		// else is a spoof.
 		f, err := jid.Parse(st.From)
 		if err != nil || !(f.Equal(s.j) || (f.Resourcepart() == "" && f.Equal(s.j.Bare()))) {
-			return streamErr("invalid-from", "")
+			return nil, streamErr("invalid-from", "")
 		}
 	}
 	var to jid.JID
@@ -501,17 +525,18 @@ func (s *Session) handle(ctx context.Context, st *wire.Stanza) error {
 			if st.Type != "error" {
 				s.Send(wire.ErrorReply(st, "modify", "jid-malformed", ""))
 			}
-			return nil
+			return nil, nil
 		}
 		st.SetAddrsLang(s.jstr, to.String(), st.StreamLang())
 	} else {
 		st.SetAddrsLang(s.jstr, "", st.StreamLang()) // RFC 6120 §4.7.4
 	}
 	if st.Kind == wire.KindIQ && st.ID == pingID && (st.Type == "result" || st.Type == "error") {
-		return nil // the answer to our keepalive ping (touch already saw it)
+		return nil, nil // the answer to our keepalive ping (touch already saw it)
 	}
-	s.srv.router.Route(&router.Context{Context: ctx, Router: s.srv.router, Stanza: st, From: s.j, To: to, Origin: s})
-	return nil
+	c := &router.Context{Context: ctx, Router: s.srv.router, Stanza: st, From: s.j, To: to, Origin: s}
+	s.srv.router.Route(c)
+	return c.Holds(), nil
 }
 
 const pingID = "xmppd-keepalive"

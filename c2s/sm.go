@@ -3,7 +3,6 @@ package c2s
 import (
 	"context"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -17,8 +16,8 @@ import (
 // Counting: h counts stanzas (message, presence, iq) received after
 // <enable/>, modulo 2^32; the server keeps every stanza it sent after
 // <enabled/> until the client acknowledges it. A server <a/> is only sent
-// after the stanzas it covers were routed: each is then in a live queue or
-// committed to storage (durable before acknowledged).
+// once the stanzas it covers were routed and every write their routing
+// registered with router.Context.Hold is durable (holds.go).
 //
 // Resumption: a resumable session whose link dies hibernates (stays bound,
 // keeps what it is sent) for the resumption timeout. A <resume/> on a new
@@ -36,9 +35,11 @@ type streamMgmt struct {
 	resumable bool
 	id        string
 	timeout   time.Duration
-	inH       atomic.Uint32 // stanzas handled from the client
-	acked     uint32        // the client's last h
-	unacked   [][]byte      // stanzas sent and not acknowledged, oldest first
+	// base is holdQueue.seq when <enable/> came: h counts the stanzas
+	// handled after it (smHandledLocked).
+	base      uint64
+	acked     uint32   // the client's last h
+	unacked   [][]byte // stanzas sent and not acknowledged, oldest first
 	hibernate *time.Timer
 
 	unackedBytes int // the size of unacked (Options.SessionBuffer)
@@ -52,13 +53,6 @@ type streamMgmt struct {
 // buffer, so that a client that answers frees the buffer long before it
 // fills (one <r/> per 512 KiB at the default 4 MiB).
 func ackBytes(budget int) int { return max(budget/8, 1) }
-
-// received counts one inbound stanza.
-func (sm *streamMgmt) received() {
-	if sm.enabled {
-		sm.inH.Add(1)
-	}
-}
 
 // smFailed renders <failed/>; h, when the session is known, is the count
 // of stanzas the server handled from the client (XEP-0198 §5), and extra is
@@ -117,6 +111,7 @@ func (s *Session) handleSM(st *wire.Stanza) error {
 			return nil
 		}
 		s.sm.enabled = true
+		s.sm.base = s.hq.seq
 		b := []byte("<enabled xmlns='" + nsSM + "'")
 		if (v.Resume == "true" || v.Resume == "1") && s.srv.opts.SMResumeTimeout > 0 {
 			timeout := s.srv.opts.SMResumeTimeout
@@ -139,7 +134,7 @@ func (s *Session) handleSM(st *wire.Stanza) error {
 		if !enabled {
 			return streamErr("unsupported-stanza-type", "stream management is not enabled")
 		}
-		s.sendNonza(smAck(s.sm.inH.Load()))
+		s.answerAckRequest()
 	case "a":
 		h, ok := attrUint32(st, "h")
 		if !ok {
@@ -242,7 +237,10 @@ func (s *Session) hibernateLocked() {
 // link generation the new reader runs under, or ok=false.
 func (s *Session) resume(t transport, in *activityReader, h uint32) (gen uint64, ok bool, failure []byte) {
 	s.mu.Lock()
-	handled := s.sm.inH.Load()
+	// The count of what is durable now: a stanza whose write is still
+	// pending is not counted, and the client sends it again (at least
+	// once; see README.md).
+	handled := s.smHandledLocked()
 	if s.ended || s.ending || !s.sm.resumable {
 		s.mu.Unlock()
 		return 0, false, smFailed("item-not-found", &handled)
@@ -262,7 +260,10 @@ func (s *Session) resume(t transport, in *activityReader, h uint32) (gen uint64,
 	s.gen++
 	s.t, s.in = t, in
 	s.writing, s.closing = false, false
-	resumed := []byte("<resumed xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(s.sm.inH.Load()), 10) + "' previd='" + s.sm.id + "'/>")
+	if s.hq.holdWait != nil {
+		s.hq.waiting = nil // <r/> of the old link: <resumed h/> answers them
+	}
+	resumed := []byte("<resumed xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(handled), 10) + "' previd='" + s.sm.id + "'/>")
 	s.queue = make([][]byte, 0, 1+len(s.sm.unacked))
 	s.queue = append(s.queue, resumed)
 	s.queue = append(s.queue, s.sm.unacked...)

@@ -155,6 +155,7 @@ type Limits struct {
 	MaxRosterItems        int           `conf:"max-roster-items,min=0"`     // 0 = unlimited
 	OutboundQueue         int           `conf:"outbound-queue,min=1"`       // stanzas queued per session before it is dropped
 	SessionBuffer         ByteSize      `conf:"session-buffer,min=10000"`   // bytes held for one session (queue, XEP-0198, CSI, BOSH) before it is dropped
+	UnackedWrites         int           `conf:"unacked-writes,min=1"`       // stanzas of one session waiting for durable writes before it is no longer read
 	GCPercent             int           `conf:"gc-percent,min=10,max=1000"` // Go garbage collector target (GOGC); lower holds less memory per session
 }
 
@@ -227,6 +228,7 @@ func defaults(dataDir string) *Config {
 			PingTimeout:           30 * time.Second,
 			MaxRosterItems:        1000,
 			OutboundQueue:         1000,
+			UnackedWrites:         256,
 			GCPercent:             50,
 		},
 		Log:       Log{Level: slog.LevelInfo, Format: LogText},

@@ -138,6 +138,7 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		PingInterval:             cfg.Limits.PingInterval,
 		PingTimeout:              cfg.Limits.PingTimeout,
 		OutboundQueue:            cfg.Limits.OutboundQueue,
+		UnackedWrites:            cfg.Limits.UnackedWrites,
 		MaxAuthFailures:          maxAuthFailures(cfg.Auth.MaxFailures),
 		FailureDelay:             cfg.Auth.FailureDelay,
 		IPFailuresPerMinute:      cfg.Auth.IPFailuresPerMinute,
