@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
 )
 
@@ -52,7 +53,7 @@ func TestLoginClockCountsQueueing(t *testing.T) {
 	}
 	o := options{addr: e.StartTLS, domain: e.Domain, prefix: "user", password: "benchpass", mode: "starttls",
 		mech: "SCRAM-SHA-256", scenario: "idle", n: 4, first: 1, concurrency: 1, rate: 1e9}
-	ls, _, failed := logins(o)
+	ls, _, failed := logins(o, sasl.NewSaltedPasswordCache(4))
 	if failed != 0 {
 		t.Fatalf("%d logins failed", failed)
 	}
