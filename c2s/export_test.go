@@ -15,3 +15,10 @@ func OnBOSHFull(t testing.TB, f func(sid string)) {
 	boshFull.Store(&f)
 	t.Cleanup(func() { boshFull.Store(nil) })
 }
+
+// OnRestack calls f each time an idle link's reading moves to a fresh
+// goroutine, until the test ends.
+func OnRestack(t testing.TB, f func()) {
+	restackHook.Store(&f)
+	t.Cleanup(func() { restackHook.Store(nil) })
+}

@@ -156,6 +156,7 @@ type Limits struct {
 	OutboundQueue         int           `conf:"outbound-queue,min=1"`       // stanzas queued per session before it is dropped
 	SessionBuffer         ByteSize      `conf:"session-buffer,min=10000"`   // bytes held for one session (queue, XEP-0198, CSI, BOSH) before it is dropped
 	GCPercent             int           `conf:"gc-percent,min=10,max=1000"` // Go garbage collector target (GOGC); lower holds less memory per session
+	IdleRestack           time.Duration `conf:"idle-restack"`               // silence after which a TCP session's reader moves to a fresh goroutine (small stack); 0 = never
 }
 
 // Log is <log>.
@@ -228,6 +229,7 @@ func defaults(dataDir string) *Config {
 			MaxRosterItems:        1000,
 			OutboundQueue:         1000,
 			GCPercent:             50,
+			IdleRestack:           10 * time.Second,
 		},
 		Log:       Log{Level: slog.LevelInfo, Format: LogText},
 		Modules:   map[string]any{},
