@@ -40,7 +40,16 @@ type options struct {
 	rate                                                 float64
 	hold, interval, duration                             time.Duration
 	register, warm, presence                             bool
+	steps                                                string
 	size                                                 int
+}
+
+// step is the server's memory once a number of sessions is logged in and
+// has idled for -hold (-steps).
+type step struct {
+	Sessions      int     `json:"sessions"`
+	RSSKiB        int     `json:"server_rss_kib"`
+	RSSPerSessKiB float64 `json:"server_rss_per_session_kib"`
 }
 
 type summary struct {
@@ -66,6 +75,7 @@ type summary struct {
 	LatP50ms            float64 `json:"latency_p50_ms,omitempty"`
 	LatP99ms            float64 `json:"latency_p99_ms,omitempty"`
 	LoadAvg             string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
+	Steps               []step  `json:"steps,omitempty"`
 }
 
 func main() {
@@ -88,6 +98,8 @@ func main() {
 	flag.IntVar(&o.size, "size", 64, "chat: body bytes")
 	flag.BoolVar(&o.register, "register", false, "create the users by in-band registration first")
 	flag.BoolVar(&o.presence, "presence", false, "idle: each session sends its initial presence after binding, as clients do")
+	flag.StringVar(&o.steps, "steps", "", "idle with -pid: comma-separated session counts (5000,10000,19000): log in up to each\n"+
+		"in turn, idle -hold, and report the server's RSS per session at each (linearity)")
 	flag.BoolVar(&o.warm, "warm", false, "log every user in and out once before measuring, so that SCRAM logins use\n"+
 		"the cached salted password (a returning client's login; without it each SCRAM login pays\n"+
 		"the client's PBKDF2, as a first login does)")
@@ -267,6 +279,9 @@ func run(o options) (*summary, error) {
 			return nil, err
 		}
 	}
+	if o.steps != "" {
+		return runSteps(o, cache)
+	}
 	rss0 := rssKiB(o.pid)
 	cpu0 := cpuTicks(o.pid)
 	ls, elapsed, failed := logins(o, cache)
@@ -319,6 +334,52 @@ func run(o options) (*summary, error) {
 	if o.pid != 0 && sum.Sessions > 0 {
 		sum.RSSPerSessKiB = float64(sum.RSSAfterKiB-sum.RSSBeforeKiB) / float64(sum.Sessions)
 	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return sum, nil
+}
+
+// runSteps logs sessions in up to each count of o.steps, idling o.hold
+// after each, and reports the server's RSS per session at each step.
+func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
+	rss0 := rssKiB(o.pid)
+	sum := &summary{Scenario: "steps", RSSBeforeKiB: rss0}
+	var all []*client.Client
+	defer func() {
+		for _, c := range all {
+			c.Close()
+		}
+	}()
+	done := 0
+	for _, f := range strings.Split(o.steps, ",") {
+		target, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || target <= done {
+			return nil, fmt.Errorf("-steps: %q is not a count above %d", f, done)
+		}
+		so := o
+		so.first, so.n = o.first+done, target-done
+		ls, _, failed := logins(so, cache)
+		sum.Failed += failed
+		for _, l := range ls {
+			if l.c != nil {
+				all = append(all, l.c)
+				if o.presence {
+					_ = l.c.Send("<presence/>")
+				}
+			}
+		}
+		done = target
+		time.Sleep(o.hold)
+		rss := rssKiB(o.pid)
+		st := step{Sessions: len(all), RSSKiB: rss}
+		if len(all) > 0 {
+			st.RSSPerSessKiB = float64(rss-rss0) / float64(len(all))
+		}
+		sum.Steps = append(sum.Steps, st)
+		fmt.Fprintf(os.Stderr, "step %d: %+v\n", target, st)
+	}
+	sum.Sessions, sum.RSSAfterKiB = len(all), rssKiB(o.pid)
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
