@@ -23,3 +23,10 @@ func OnHoldPause(t testing.TB, f func(jid string)) {
 	holdPaused.Store(&f)
 	t.Cleanup(func() { holdPaused.Store(nil) })
 }
+
+// OnRestack calls f each time an idle link's reading moves to a fresh
+// goroutine, until the test ends.
+func OnRestack(t testing.TB, f func()) {
+	restackHook.Store(&f)
+	t.Cleanup(func() { restackHook.Store(nil) })
+}

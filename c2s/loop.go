@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/xmppd/xmppd/wire"
@@ -70,6 +72,17 @@ func (srv *Server) handshake(c net.Conn) (*tls.Conn, *x509.Certificate, error) {
 
 // loop is the stanza loop of link gen: read, stamp, route.
 func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
+	s.startLoop(ctx, rd, gen, nil, nil)
+}
+
+// loopTCP is loop for a TCP (or TLS) link: after Options.IdleRestack
+// without input, reading moves to a fresh goroutine (see reading.run);
+// release runs once reading has ended.
+func (s *Session) loopTCP(ctx context.Context, rd *wire.Reader, gen uint64, t *tcpTransport, release func()) {
+	s.startLoop(ctx, rd, gen, t, release)
+}
+
+func (s *Session) startLoop(ctx context.Context, rd *wire.Reader, gen uint64, t *tcpTransport, release func()) {
 	s.mu.Lock()
 	if s.idle == nil {
 		// The timer is armed only once s.idle is set: checkIdle re-arms it.
@@ -77,21 +90,79 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 		s.idle.Reset(s.srv.opts.PingInterval)
 	}
 	s.mu.Unlock()
-	clean := false
-	defer func() { s.linkLost(gen, clean) }()
 	// Inbound shaping: a session over its rate is simply not read for a
 	// while, so TCP pushes back on the client (nothing is dropped).
 	o := s.srv.opts
-	stanzas := newBucket(float64(o.StanzasPerSecond), float64(o.StanzasPerSecond))
-	bytes := newBucket(float64(o.BytesPerSecond), float64(o.BytesBurst))
+	r := &reading{
+		s: s, ctx: ctx, rd: rd, gen: gen, release: release,
+		stanzas: newBucket(float64(o.StanzasPerSecond), float64(o.StanzasPerSecond)),
+		bytes:   newBucket(float64(o.BytesPerSecond), float64(o.BytesBurst)),
+	}
+	if t != nil && o.IdleRestack > 0 {
+		r.tcp = t
+	}
+	r.run()
+}
+
+// restackHook, when set (tests), runs after each move to a fresh goroutine.
+var restackHook atomic.Pointer[func()]
+
+// reading is the state of one link's stanza loop, which may move from
+// goroutine to goroutine.
+type reading struct {
+	s       *Session
+	ctx     context.Context
+	rd      *wire.Reader
+	gen     uint64
+	release func() // run when reading ends (nil: nothing to run)
+
+	stanzas, bytes *bucket
+
+	// tcp is the link when idle restacking is on. armedAt is when the
+	// read deadline that detects an idle link was last set (zero: not
+	// set); a goroutine that has handled nothing has no grown stack and
+	// sets none.
+	tcp     *tcpTransport
+	armedAt time.Time
+}
+
+// run reads, stamps and routes until the link ends.
+//
+// Handling a stanza can go deep (router, modules, storage) and grows the
+// goroutine's stack to 8 KiB or more, and the runtime shrinks an idle
+// goroutine's stack only by halves at garbage collections, and not below
+// four times what its waiting frames use. An idle session would keep that
+// stack while it waits for its next byte: most of its memory. So on a TCP
+// link, once the link has been silent for Options.IdleRestack, a read
+// deadline interrupts the blocked read and reading goes on in a fresh
+// goroutine (started with the smallest stack), and this one exits. A read
+// interrupted by a deadline loses nothing: the connection (TLS included)
+// stays usable and the wire.Reader keeps a partial element.
+func (r *reading) run() {
+	s := r.s
+	clean := false
+	moved := false
+	defer func() {
+		if moved {
+			return
+		}
+		s.linkLost(r.gen, clean)
+		if r.release != nil {
+			r.release()
+		}
+	}()
 	for {
-		st, err := rd.Next()
+		st, err := r.rd.Next()
 		if err != nil {
-			clean = s.endWith(err, gen)
+			if r.restack(err) {
+				moved = true
+				return
+			}
+			clean = s.endWith(err, r.gen)
 			return
 		}
 		s.touch()
-		if wait := max(stanzas.take(1), bytes.take(float64(len(st.Raw)))); wait > 0 {
+		if wait := max(r.stanzas.take(1), r.bytes.take(float64(len(st.Raw)))); wait > 0 {
 			if s.throttled.Add(1) == 1 {
 				s.logger().Info("inbound rate limit reached; reading paused", "wait", wait)
 			}
@@ -100,8 +171,8 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 			case <-s.done:
 			}
 		}
-		if err := s.handle(ctx, st); err != nil {
-			s.endWith(err, gen)
+		if err := s.handle(r.ctx, st); err != nil {
+			s.endWith(err, r.gen)
 			return
 		}
 		// Backpressure: too many of the session's stanzas wait for their
@@ -113,7 +184,42 @@ func (s *Session) loop(ctx context.Context, rd *wire.Reader, gen uint64) {
 			case <-s.done:
 			}
 		}
+		r.arm()
 	}
+}
+
+// arm sets (at most every half IdleRestack) the read deadline that tells
+// an idle link after a stanza was handled.
+func (r *reading) arm() {
+	if r.tcp == nil {
+		return
+	}
+	idle := r.s.srv.opts.IdleRestack
+	now := time.Now()
+	if !r.armedAt.IsZero() && now.Sub(r.armedAt) < idle/2 {
+		return
+	}
+	r.armedAt = now
+	r.tcp.setReadDeadline(now.Add(idle))
+}
+
+// restack reports whether err is the idle deadline, and if so moves
+// reading to a fresh goroutine.
+func (r *reading) restack(err error) bool {
+	if r.tcp == nil || r.armedAt.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	r.tcp.setReadDeadline(time.Time{})
+	r.armedAt = time.Time{}
+	r.s.srv.restacked.Add(1)
+	go func() {
+		r.waitReadable()
+		r.run()
+	}()
+	if f := restackHook.Load(); f != nil {
+		(*f)()
+	}
+	return true
 }
 
 // endWith reacts to what ended reading on link gen; it reports whether the

@@ -96,6 +96,10 @@ type Options struct {
 	// SMDisabled turns XEP-0198 off: <sm/> is not offered, and <enable/>
 	// is answered <failed/> with <feature-not-implemented/>.
 	SMDisabled bool
+	// IdleRestack is how long a TCP link may be silent before its reading
+	// moves to a fresh goroutine, freeing the stack grown by handling
+	// stanzas (default 10s; negative: never).
+	IdleRestack time.Duration
 	// OnHibernated is called for every stanza a hibernating session is
 	// sent (push notifications hook in here).
 	OnHibernated func(s *Session, raw []byte)
@@ -132,6 +136,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	perIP     map[string]int
 	resumable map[string]*Session // XEP-0198 id → session
+	// restacked counts idle links whose reading moved to a fresh goroutine.
+	restacked atomic.Uint64
 	shutdown  bool
 	wg        sync.WaitGroup
 }
@@ -184,6 +190,9 @@ func New(o Options) *Server {
 	def(&o.PingTimeout, 30*time.Second)
 	def(&o.WriteTimeout, 30*time.Second)
 	def(&o.FailureDelay, 0)
+	if o.IdleRestack == 0 {
+		o.IdleRestack = 10 * time.Second
+	}
 	if o.OutboundQueue <= 0 {
 		o.OutboundQueue = 1000
 	}
@@ -306,10 +315,7 @@ func (srv *Server) serveTCP(nc net.Conn, mode TLSMode) {
 	// The session's stanza loop runs on a fresh goroutine: the stack this
 	// one grew during the TLS handshake and SASL is freed with it, so an
 	// idle session keeps only a small stack.
-	go func() {
-		defer srv.release(c)
-		s.loop(context.Background(), rd, gen)
-	}()
+	go s.loopTCP(context.Background(), rd, gen, t, func() { srv.release(c) })
 }
 
 func (srv *Server) handshakeAndNegotiate(c *conn, t *tcpTransport, nc net.Conn, mode TLSMode) (*Session, *wire.Reader, uint64) {
@@ -395,6 +401,10 @@ func (c *conn) setSession(s *Session) {
 	c.sess = s
 	connMu.Unlock()
 }
+
+// Restacked returns how many times an idle TCP link's reading moved to a
+// fresh goroutine (Options.IdleRestack).
+func (srv *Server) Restacked() uint64 { return srv.restacked.Load() }
 
 // Sessions returns the number of bound sessions on this server.
 func (srv *Server) Sessions() int { return srv.router.Count() }

@@ -72,7 +72,7 @@ func TestDefault(t *testing.T) {
 		Registration: Registration{PerIPPerHour: 5, MinPasswordLength: 8, AllowPasswordChange: true, AllowRemoval: true},
 		Limits: Limits{MaxStanzaSize: 256 * KiB, MaxConnectionsPerIP: 100, MaxSessionsPerAccount: 20,
 			NegotiationTimeout: 30 * time.Second, PingInterval: time.Minute, PingTimeout: 30 * time.Second,
-			MaxRosterItems: 1000, OutboundQueue: 1000, UnackedWrites: 256, GCPercent: 50,
+			MaxRosterItems: 1000, OutboundQueue: 1000, UnackedWrites: 256, GCPercent: 50, IdleRestack: 10 * time.Second,
 			PreAuthStanzaSize: 10 * KiB, BytesPerSecond: 32 * KiB, BytesBurst: MiB, SessionBuffer: 4 * MiB},
 		Log:       Log{Level: slog.LevelInfo, Format: LogText},
 		Modules:   map[string]any{},

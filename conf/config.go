@@ -157,6 +157,7 @@ type Limits struct {
 	SessionBuffer         ByteSize      `conf:"session-buffer,min=10000"`   // bytes held for one session (queue, XEP-0198, CSI, BOSH) before it is dropped
 	UnackedWrites         int           `conf:"unacked-writes,min=1"`       // stanzas of one session waiting for durable writes before it is no longer read
 	GCPercent             int           `conf:"gc-percent,min=10,max=1000"` // Go garbage collector target (GOGC); lower holds less memory per session
+	IdleRestack           time.Duration `conf:"idle-restack"`               // silence after which a TCP session's reader moves to a fresh goroutine (small stack); 0 = never
 }
 
 // Log is <log>.
@@ -230,6 +231,7 @@ func defaults(dataDir string) *Config {
 			OutboundQueue:         1000,
 			UnackedWrites:         256,
 			GCPercent:             50,
+			IdleRestack:           10 * time.Second,
 		},
 		Log:       Log{Level: slog.LevelInfo, Format: LogText},
 		Modules:   map[string]any{},

@@ -137,6 +137,7 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 		NegotiationTimeout:       cfg.Limits.NegotiationTimeout,
 		PingInterval:             cfg.Limits.PingInterval,
 		PingTimeout:              cfg.Limits.PingTimeout,
+		IdleRestack:              cfg.Limits.IdleRestack,
 		OutboundQueue:            cfg.Limits.OutboundQueue,
 		UnackedWrites:            cfg.Limits.UnackedWrites,
 		MaxAuthFailures:          maxAuthFailures(cfg.Auth.MaxFailures),
@@ -151,6 +152,9 @@ func New(cfg *conf.Config, log *slog.Logger) (*Server, error) {
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 100 * 365 * 24 * time.Hour // never
+	}
+	if opts.IdleRestack <= 0 {
+		opts.IdleRestack = -1 // never
 	}
 	features, err := s.registerModules(&opts)
 	if err != nil {

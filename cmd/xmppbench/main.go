@@ -10,6 +10,12 @@
 // login_connect_* is from the TCP connect alone. A message bounced with
 // type='error' is counted in messages_bounced, never as delivered.
 //
+// -warm logs every user in once before measuring, so SCRAM logins are those
+// of returning clients (cached salted password, no client PBKDF2); -mechanism
+// PLAIN measures logins that cost the server a PBKDF2 against its stored
+// SCRAM keys. With -pid the summary has the server's CPU per login, and
+// -steps 5000,10000,19000 reports its RSS per idle session at each count.
+//
 //	xmppbench -addr 127.0.0.1:5222 -domain localhost -n 5000 -scenario chat
 package main
 
@@ -39,29 +45,43 @@ type options struct {
 	n, first, concurrency, pid                           int
 	rate                                                 float64
 	hold, interval, duration                             time.Duration
-	register                                             bool
+	register, warm, presence                             bool
+	steps                                                string
 	size                                                 int
 }
 
+// step is the server's memory once a number of sessions is logged in and
+// has idled for -hold (-steps).
+type step struct {
+	Sessions      int     `json:"sessions"`
+	RSSKiB        int     `json:"server_rss_kib"`
+	RSSPerSessKiB float64 `json:"server_rss_per_session_kib"`
+}
+
 type summary struct {
-	Scenario        string  `json:"scenario"`
-	Sessions        int     `json:"sessions"`
-	Failed          int     `json:"failed_logins"`
-	LoginsPerSec    float64 `json:"logins_per_s"`
-	LoginP50ms      float64 `json:"login_p50_ms"`
-	LoginP99ms      float64 `json:"login_p99_ms"`
-	ConnectP50ms    float64 `json:"login_connect_p50_ms"`
-	ConnectP99ms    float64 `json:"login_connect_p99_ms"`
-	RSSBeforeKiB    int     `json:"server_rss_before_kib,omitempty"`
-	RSSAfterKiB     int     `json:"server_rss_after_kib,omitempty"`
-	RSSPerSessKiB   float64 `json:"server_rss_per_session_kib,omitempty"`
-	Sent            int64   `json:"messages_sent,omitempty"`
-	Delivered       int64   `json:"messages_delivered,omitempty"`
-	Bounced         int64   `json:"messages_bounced,omitempty"`
-	DeliveredPerSec float64 `json:"delivered_per_s,omitempty"`
-	LatP50ms        float64 `json:"latency_p50_ms,omitempty"`
-	LatP99ms        float64 `json:"latency_p99_ms,omitempty"`
-	LoadAvg         string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
+	Scenario     string  `json:"scenario"`
+	Sessions     int     `json:"sessions"`
+	Failed       int     `json:"failed_logins"`
+	LoginsPerSec float64 `json:"logins_per_s"`
+	LoginP50ms   float64 `json:"login_p50_ms"`
+	LoginP99ms   float64 `json:"login_p99_ms"`
+	ConnectP50ms float64 `json:"login_connect_p50_ms"`
+	ConnectP99ms float64 `json:"login_connect_p99_ms"`
+	// Server CPU (user+system, from /proc with -pid) over the login phase,
+	// divided by the logins that completed.
+	ServerCPUPerLoginMs float64 `json:"server_cpu_per_login_ms,omitempty"`
+	ServerCPULoginsS    float64 `json:"server_cpu_logins_s,omitempty"`
+	RSSBeforeKiB        int     `json:"server_rss_before_kib,omitempty"`
+	RSSAfterKiB         int     `json:"server_rss_after_kib,omitempty"`
+	RSSPerSessKiB       float64 `json:"server_rss_per_session_kib,omitempty"`
+	Sent                int64   `json:"messages_sent,omitempty"`
+	Delivered           int64   `json:"messages_delivered,omitempty"`
+	Bounced             int64   `json:"messages_bounced,omitempty"`
+	DeliveredPerSec     float64 `json:"delivered_per_s,omitempty"`
+	LatP50ms            float64 `json:"latency_p50_ms,omitempty"`
+	LatP99ms            float64 `json:"latency_p99_ms,omitempty"`
+	LoadAvg             string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
+	Steps               []step  `json:"steps,omitempty"`
 }
 
 func main() {
@@ -71,7 +91,7 @@ func main() {
 	flag.StringVar(&o.prefix, "prefix", "user", "usernames are PREFIX<i>")
 	flag.StringVar(&o.password, "password", "benchpass", "password of every user")
 	flag.StringVar(&o.mode, "mode", "starttls", "starttls | tls | plain")
-	flag.StringVar(&o.mech, "mechanism", "SCRAM-SHA-256", "SASL mechanism")
+	flag.StringVar(&o.mech, "mechanism", "SCRAM-SHA-256", "SASL mechanism (SCRAM-SHA-256, SCRAM-SHA-1, SCRAM-SHA-512, their -PLUS, PLAIN)")
 	flag.StringVar(&o.scenario, "scenario", "idle", "idle | chat | hibernate")
 	flag.IntVar(&o.n, "n", 1000, "sessions")
 	flag.IntVar(&o.first, "first", 1, "index of the first user")
@@ -83,6 +103,12 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "chat: how long sessions chat")
 	flag.IntVar(&o.size, "size", 64, "chat: body bytes")
 	flag.BoolVar(&o.register, "register", false, "create the users by in-band registration first")
+	flag.BoolVar(&o.presence, "presence", false, "idle: each session sends its initial presence after binding, as clients do")
+	flag.StringVar(&o.steps, "steps", "", "idle with -pid: comma-separated session counts (5000,10000,19000): log in up to each\n"+
+		"in turn, idle -hold, and report the server's RSS per session at each (linearity)")
+	flag.BoolVar(&o.warm, "warm", false, "log every user in and out once before measuring, so that SCRAM logins use\n"+
+		"the cached salted password (a returning client's login; without it each SCRAM login pays\n"+
+		"the client's PBKDF2, as a first login does)")
 	flag.Parse()
 	s, err := run(o)
 	if err != nil {
@@ -129,6 +155,33 @@ func rssKiB(pid int) int {
 	return 0
 }
 
+// cpuTicks returns the user+system CPU time of pid from /proc (0 without
+// a pid).
+func cpuTicks(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)  // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	return time.Duration(u+st) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times (100 on Linux).
+const clockTicks = 100
+
 func percentile(d []time.Duration, p float64) float64 {
 	if len(d) == 0 {
 		return 0
@@ -147,8 +200,7 @@ type login struct {
 
 // logins logs in o.n sessions, at most o.concurrency at once, arriving at
 // o.rate per second if it is set.
-func logins(o options) (ls []login, elapsed time.Duration, failed int) {
-	cache := sasl.NewSaltedPasswordCache(o.n + 16)
+func logins(o options, cache *sasl.SaltedPasswordCache) (ls []login, elapsed time.Duration, failed int) {
 	ls = make([]login, o.n)
 	var nfailed atomic.Int64
 	sem := make(chan struct{}, o.concurrency)
@@ -189,6 +241,23 @@ func logins(o options) (ls []login, elapsed time.Duration, failed int) {
 	return ls, time.Since(start), int(nfailed.Load())
 }
 
+// warmUp logs every user in once and out again, filling cache with their
+// salted passwords (SCRAM), as a client that logged in before has them.
+func warmUp(o options, cache *sasl.SaltedPasswordCache) error {
+	w := o
+	w.rate = 0
+	ls, _, failed := logins(w, cache)
+	for _, l := range ls {
+		if l.c != nil {
+			l.c.Close()
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("warm-up: %d of %d logins failed", failed, o.n)
+	}
+	return nil
+}
+
 // summarizeLogins fills the sessions count and the login percentiles.
 func summarizeLogins(ls []login) *summary {
 	var lat, connect []time.Duration
@@ -210,11 +279,26 @@ func run(o options) (*summary, error) {
 			return nil, err
 		}
 	}
+	cache := sasl.NewSaltedPasswordCache(o.n + 16)
+	if o.warm {
+		if err := warmUp(o, cache); err != nil {
+			return nil, err
+		}
+	}
+	if o.steps != "" {
+		return runSteps(o, cache)
+	}
 	rss0 := rssKiB(o.pid)
-	ls, elapsed, failed := logins(o)
+	cpu0 := cpuTicks(o.pid)
+	ls, elapsed, failed := logins(o, cache)
+	cpu := cpuTicks(o.pid) - cpu0
 	sum := summarizeLogins(ls)
 	sum.Scenario, sum.RSSBeforeKiB, sum.Failed = o.scenario, rss0, failed
 	sum.LoginsPerSec = float64(sum.Sessions) / elapsed.Seconds()
+	if o.pid != 0 && sum.Sessions > 0 {
+		sum.ServerCPULoginsS = cpu.Seconds()
+		sum.ServerCPUPerLoginMs = float64(cpu.Microseconds()) / 1000 / float64(sum.Sessions)
+	}
 	var ok []*client.Client
 	for _, l := range ls {
 		if l.c != nil {
@@ -228,6 +312,11 @@ func run(o options) (*summary, error) {
 	}()
 	switch o.scenario {
 	case "idle":
+		if o.presence {
+			for _, c := range ok {
+				_ = c.Send("<presence/>")
+			}
+		}
 		time.Sleep(o.hold)
 	case "chat":
 		chat(o, ok, sum)
@@ -251,6 +340,52 @@ func run(o options) (*summary, error) {
 	if o.pid != 0 && sum.Sessions > 0 {
 		sum.RSSPerSessKiB = float64(sum.RSSAfterKiB-sum.RSSBeforeKiB) / float64(sum.Sessions)
 	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return sum, nil
+}
+
+// runSteps logs sessions in up to each count of o.steps, idling o.hold
+// after each, and reports the server's RSS per session at each step.
+func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
+	rss0 := rssKiB(o.pid)
+	sum := &summary{Scenario: "steps", RSSBeforeKiB: rss0}
+	var all []*client.Client
+	defer func() {
+		for _, c := range all {
+			c.Close()
+		}
+	}()
+	done := 0
+	for _, f := range strings.Split(o.steps, ",") {
+		target, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || target <= done {
+			return nil, fmt.Errorf("-steps: %q is not a count above %d", f, done)
+		}
+		so := o
+		so.first, so.n = o.first+done, target-done
+		ls, _, failed := logins(so, cache)
+		sum.Failed += failed
+		for _, l := range ls {
+			if l.c != nil {
+				all = append(all, l.c)
+				if o.presence {
+					_ = l.c.Send("<presence/>")
+				}
+			}
+		}
+		done = target
+		time.Sleep(o.hold)
+		rss := rssKiB(o.pid)
+		st := step{Sessions: len(all), RSSKiB: rss}
+		if len(all) > 0 {
+			st.RSSPerSessKiB = float64(rss-rss0) / float64(len(all))
+		}
+		sum.Steps = append(sum.Steps, st)
+		fmt.Fprintf(os.Stderr, "step %d: %+v\n", target, st)
+	}
+	sum.Sessions, sum.RSSAfterKiB = len(all), rssKiB(o.pid)
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}

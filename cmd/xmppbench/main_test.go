@@ -1,11 +1,13 @@
 package main
 
 import (
+	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
 )
 
@@ -52,7 +54,7 @@ func TestLoginClockCountsQueueing(t *testing.T) {
 	}
 	o := options{addr: e.StartTLS, domain: e.Domain, prefix: "user", password: "benchpass", mode: "starttls",
 		mech: "SCRAM-SHA-256", scenario: "idle", n: 4, first: 1, concurrency: 1, rate: 1e9}
-	ls, _, failed := logins(o)
+	ls, _, failed := logins(o, sasl.NewSaltedPasswordCache(4))
 	if failed != 0 {
 		t.Fatalf("%d logins failed", failed)
 	}
@@ -65,5 +67,48 @@ func TestLoginClockCountsQueueing(t *testing.T) {
 	sum := summarizeLogins(ls)
 	if sum.LoginP99ms <= sum.ConnectP99ms {
 		t.Fatalf("login p99 %.2f ms from when due, %.2f ms from the connect: queueing not counted", sum.LoginP99ms, sum.ConnectP99ms)
+	}
+}
+
+// -warm logs every user in once before measuring: the measured logins are
+// those of returning clients, whose salted passwords are cached (one entry
+// per user and salt), and the warm-up's sessions are closed.
+func TestWarmUpFillsCache(t *testing.T) {
+	e := servertest.Start(t, nil)
+	for i := 1; i <= 3; i++ {
+		e.AddUser("user"+strconv.Itoa(i), "benchpass")
+	}
+	o := options{addr: e.StartTLS, domain: e.Domain, prefix: "user", password: "benchpass", mode: "starttls",
+		mech: "SCRAM-SHA-256", scenario: "idle", n: 3, first: 1, concurrency: 2}
+	cache := sasl.NewSaltedPasswordCache(8)
+	if err := warmUp(o, cache); err != nil {
+		t.Fatal(err)
+	}
+	if cache.Len() != 3 {
+		t.Fatalf("%d salted passwords cached after the warm-up, want 3", cache.Len())
+	}
+	ls, _, failed := logins(o, cache)
+	if failed != 0 {
+		t.Fatalf("%d logins failed", failed)
+	}
+	for _, l := range ls {
+		l.c.Close()
+	}
+	if cache.Len() != 3 {
+		t.Fatalf("%d salted passwords cached after the measured logins, want still 3", cache.Len())
+	}
+}
+
+// cpuTicks reads this process's CPU time, which grows with work done.
+func TestCPUTicks(t *testing.T) {
+	pid := os.Getpid()
+	t0 := cpuTicks(pid)
+	for i := 0; cpuTicks(pid) <= t0; i++ {
+		if i > 1e6 { // a million reads of /proc take seconds of CPU
+			t.Fatalf("cpuTicks stayed at %v", t0)
+		}
+	}
+	if cpuTicks(0) != 0 {
+		t.Fatal("cpuTicks(0) must be 0 (no server pid)")
 	}
 }
