@@ -15,12 +15,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -61,22 +58,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	dbPath := string(cfg.Storage.Path)
-	statePath := dbPath + ".archivegen.json"
 
 	if *plan < *rows {
 		*plan = *rows
 	}
 	st := archivegen.NewState(*plan, *span)
 	st.Accounts, st.Prefix, st.Domain, st.Seed = *accounts, *prefix, *domain, *seed
-	if b, err := os.ReadFile(statePath); err == nil {
-		if err := json.Unmarshal(b, &st); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", statePath, err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "resuming at %d rows (shape from %s)\n", st.Rows, statePath)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	if old, ok, err := archivegen.LoadState(dbPath); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	} else if ok {
+		st = old
+		fmt.Fprintf(stdout, "resuming at %d rows (shape from %s)\n", st.Rows, archivegen.StatePath(dbPath))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -91,13 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	save := func() error {
-		b, _ := json.MarshalIndent(st, "", "\t")
-		if err := os.WriteFile(statePath+".tmp", b, 0o600); err != nil {
-			return err
-		}
-		return os.Rename(statePath+".tmp", statePath)
-	}
+	save := func() error { return archivegen.SaveState(dbPath, st) }
 	if err := archivegen.CreateAccounts(ctx, store, &st); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -24,9 +24,12 @@ package archivegen
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +73,52 @@ func (s *State) Account(k int) string {
 // Stamp is the stamp of row i.
 func (s *State) Stamp(i int64) time.Time {
 	return s.Start.Add(time.Duration(i) * s.Gap)
+}
+
+// Contact is the bare JID of account k's c-th contact (c from 0; lower
+// ones carry more of the account's messages).
+func (s *State) Contact(k, c int) string {
+	local, remote := newGen(s).contact(k, c)
+	if remote != "" {
+		return remote
+	}
+	return s.Account(local)
+}
+
+// BatchRows returns the rows of batch b (rows b×Batch … (b+1)×Batch-1) as Fill
+// appends them, with their Stamps set.
+func (s *State) BatchRows(b int64) []storage.ArchiveMessage {
+	return newGen(s).batch(nil, b, b*int64(s.Batch), s.Batch)
+}
+
+// StatePath is where the state of the archive in the database at dbPath is
+// kept.
+func StatePath(dbPath string) string { return dbPath + ".archivegen.json" }
+
+// LoadState reads the state kept for the database at dbPath; ok is false
+// when there is none.
+func LoadState(dbPath string) (s State, ok bool, err error) {
+	b, err := os.ReadFile(StatePath(dbPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, false, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &s)
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("archivegen: %w", err)
+	}
+	return s, true, nil
+}
+
+// SaveState writes s as the state of the database at dbPath (atomically).
+func SaveState(dbPath string, s State) error {
+	b, _ := json.MarshalIndent(s, "", "\t")
+	p := StatePath(dbPath)
+	if err := os.WriteFile(p+".tmp", b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(p+".tmp", p)
 }
 
 // Progress is reported after each batch.
