@@ -46,7 +46,8 @@ type archive struct {
 type appendReq struct {
 	ctx  context.Context
 	msgs []storage.ArchiveMessage
-	seqs []int64 // assigned in the batch, copied to msgs after the commit
+	enc  [][]byte // msgs' stanzas as stored (archive_codec.go), encoded by the caller
+	seqs []int64  // assigned in the batch, copied to msgs after the commit
 	err  error
 	done chan struct{}
 }
@@ -84,7 +85,9 @@ func scanArchive(sc interface{ Scan(...any) error }) (storage.ArchiveMessage, er
 		m.With = bare + "/" + res
 	}
 	m.Retracted = fromNullMicros(retracted)
-	return m, nil
+	var err error
+	m.Stanza, err = decodeStanza(m.Stanza)
+	return m, err
 }
 
 // splitJID splits a canonical JID into its bare part and resource.
@@ -107,7 +110,11 @@ func (a *archive) Append(ctx context.Context, msgs []storage.ArchiveMessage) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &appendReq{ctx: ctx, msgs: msgs, done: make(chan struct{})}
+	req := &appendReq{ctx: ctx, msgs: msgs, enc: make([][]byte, len(msgs)), done: make(chan struct{})}
+	for i := range msgs {
+		// Compressed here, in parallel, not by the one writer.
+		req.enc[i] = encodeStanza(msgs[i].Stanza)
+	}
 	a.mu.Lock()
 	a.queue = append(a.queue, req)
 	if !a.writing {
@@ -320,7 +327,7 @@ func (a *archive) commit(batch []*appendReq) {
 			last = seq
 			r.seqs[i] = seq
 			bare, res := splitJID(m.With)
-			vals = append(vals, seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
+			vals = append(vals, seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, r.enc[i])
 			if len(vals) == cap(vals) {
 				if err := flush(); err != nil {
 					fail(err)
@@ -565,7 +572,7 @@ func (a *archive) Retract(ctx context.Context, owner string, seq int64, tombston
 	defer tx.Rollback()
 	err = secureDelete(ctx, tx, func() error {
 		res, err := tx.ExecContext(ctx, "UPDATE archive SET stanza = ?, retracted_us = ? WHERE seq = ? AND owner = ?",
-			nonNil(tombstone), toMicros(at), seq, owner)
+			encodeStanza(tombstone), toMicros(at), seq, owner)
 		if err != nil {
 			return err
 		}
