@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	prefix := fl.String("prefix", "user", "local part prefix of the accounts")
 	domain := fl.String("domain", "bench.localhost", "domain of the accounts")
 	seed := fl.Uint64("seed", 1, "random seed")
+	batch := fl.Int("batch", 10000, "rows per Append (one transaction); a resumed fill keeps the first one")
 	every := fl.Int64("report", 1_000_000, "print a line every this many rows")
 	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the fill to this file")
 	if err := fl.Parse(args); err != nil {
@@ -63,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*plan = *rows
 	}
 	st := archivegen.NewState(*plan, *span)
-	st.Accounts, st.Prefix, st.Domain, st.Seed = *accounts, *prefix, *domain, *seed
+	st.Accounts, st.Prefix, st.Domain, st.Seed, st.Batch = *accounts, *prefix, *domain, *seed, *batch
 	if old, ok, err := archivegen.LoadState(dbPath); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
