@@ -107,7 +107,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	last, lastT := st.Rows, time.Duration(0)
+	first := st.Rows
+	last, lastT, lastCPU := st.Rows, time.Duration(0), processCPU()
 	var saveErr error
 	err = archivegen.Fill(ctx, store, &st, *rows, func(p archivegen.Progress) {
 		if saveErr == nil {
@@ -115,10 +116,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if p.Rows-last >= *every || p.Rows == *rows {
 			size := fileSize(dbPath) + fileSize(dbPath+"-wal")
-			fmt.Fprintf(stdout, "%d rows\t%.0f rows/s (last %d)\t%.0f rows/s overall\t%d bytes on disk\t%.0f bytes/row\n",
+			cpu := processCPU()
+			fmt.Fprintf(stdout, "%d rows\t%.0f rows/s (last %d)\t%.1f cpu-µs/row\t%.0f rows/s this run\t%d bytes on disk\t%.0f bytes/row\n",
 				p.Rows, float64(p.Rows-last)/(p.Elapsed-lastT).Seconds(), p.Rows-last,
-				float64(p.Rows)/p.Elapsed.Seconds(), size, float64(size)/float64(p.Rows))
-			last, lastT = p.Rows, p.Elapsed
+				float64((cpu-lastCPU).Microseconds())/float64(p.Rows-last),
+				float64(p.Rows-first)/p.Elapsed.Seconds(), size, float64(size)/float64(p.Rows))
+			last, lastT, lastCPU = p.Rows, p.Elapsed, cpu
 		}
 	})
 	if err == nil {
