@@ -42,7 +42,7 @@ const maxDecoded = 256 << 20
 
 // archiveDict1 is what archived messages repeat: the envelope, the
 // namespaces and elements clients put next to a body. Strings nearer the
-// end are cheaper to refer to, so the most common come last. Never change
+// end are cheaper to refer to in DEFLATE, so the most common come last. Never change
 // it: stored rows depend on it byte for byte (add archiveDict2 with a new
 // tag instead).
 var archiveDict1 = []byte(`<message xmlns='jabber:client' type='normal' xml:lang='en'><thread></thread><subject></subject>` +
