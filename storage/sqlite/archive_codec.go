@@ -77,7 +77,11 @@ func encodeStanza(stanza []byte) []byte {
 	if len(stanza) == 0 {
 		return nonNil(stanza)
 	}
-	out := make([]byte, 2, 2+s2.MaxEncodedLen(len(stanza)))
+	m := s2.MaxEncodedLen(len(stanza))
+	if m < 0 { // over 4 GiB: far beyond any stanza size limit
+		return stanza
+	}
+	out := make([]byte, 2, 2+m)
 	out[0], out[1] = codecTag, codecS2
 	out = append(out, dict1.Encode(out[2:cap(out)], stanza)...)
 	if len(out) >= len(stanza) && stanza[0] != codecTag {
