@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/beevik/etree v1.8.1
 	github.com/coder/websocket v1.8.15
+	github.com/klauspost/compress v1.20.5
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/pion/ice/v4 v4.4.2
 	github.com/pion/logging v0.2.4

@@ -74,6 +74,7 @@ type archive struct {
 type appendReq struct {
 	ctx   context.Context
 	msgs  []storage.ArchiveMessage
+	enc   [][]byte // msgs' stanzas as stored (archive_codec.go), encoded by Enqueue's caller
 	bytes int64
 	err   error
 	res   chan error    // yields err, then closed
@@ -165,7 +166,9 @@ func scanArchive(sc interface{ Scan(...any) error }) (storage.ArchiveMessage, er
 		m.With = bare + "/" + res
 	}
 	m.Retracted = fromNullMicros(retracted)
-	return m, nil
+	var err error
+	m.Stanza, err = decodeStanza(m.Stanza)
+	return m, err
 }
 
 // splitJID splits a canonical JID into its bare part and resource.
@@ -223,6 +226,11 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 	if err := ctx.Err(); err != nil {
 		return failed(err)
 	}
+	// Compressed here, by the callers in parallel, not by the one writer.
+	enc := make([][]byte, len(msgs))
+	for i := range msgs {
+		enc[i] = encodeStanza(msgs[i].Stanza)
+	}
 	a.mu.Lock()
 	for a.over(len(msgs), size) {
 		if a.space == nil {
@@ -256,7 +264,7 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 		a.newest = seq
 		m.Seq, m.Stamp = seq, fromMicros(seq)
 	}
-	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
+	req := &appendReq{ctx: ctx, msgs: msgs, enc: enc, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
 	a.queue = append(a.queue, req)
 	a.pendMsgs += len(msgs)
 	a.pendBytes += size
@@ -717,7 +725,7 @@ func (a *archive) commit(batch []*appendReq) {
 		for i := range r.msgs {
 			m := &r.msgs[i]
 			bare, res := splitJID(m.With)
-			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, nonNil(m.Stanza))
+			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, r.enc[i])
 			if len(vals) == cap(vals) {
 				if err := flush(); err != nil {
 					fail(err)
@@ -964,7 +972,7 @@ func (a *archive) Retract(ctx context.Context, owner string, seq int64, tombston
 	defer tx.Rollback()
 	err = secureDelete(ctx, tx, func() error {
 		res, err := tx.ExecContext(ctx, "UPDATE archive SET stanza = ?, retracted_us = ? WHERE seq = ? AND owner = ?",
-			nonNil(tombstone), toMicros(at), seq, owner)
+			encodeStanza(tombstone), toMicros(at), seq, owner)
 		if err != nil {
 			return err
 		}
