@@ -45,7 +45,7 @@ func TestArchiveStanzaCompressed(t *testing.T) {
 	var raw, stored int64
 	for _, m := range msgs[:200] {
 		var n int64
-		if err := s.r.QueryRow("SELECT length(stanza) FROM archive WHERE seq = ?", m.Seq).Scan(&n); err != nil {
+		if err := s.r.QueryRow("SELECT length(stanza) FROM (SELECT seq, stanza FROM archive UNION ALL SELECT seq, stanza FROM archive_tail) WHERE seq = ?", m.Seq).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		raw += int64(len(m.Stanza))
