@@ -51,9 +51,11 @@ type archive struct {
 	// finished commit closes.
 	pendMsgs  int
 	pendBytes int64
-	maxMsgs   int
-	maxBytes  int64
-	space     chan struct{}
+	// waiters are the Enqueues waiting for room, in arrival order.
+	waiters  []*spaceWait
+	maxMsgs  int
+	maxBytes int64
+	space    chan struct{}
 	// owners maps an owner to the newest request holding one of its
 	// messages that is not committed yet: reads for that owner wait for it
 	// first (read-your-writes; commits are in queue order).
@@ -74,7 +76,6 @@ type archive struct {
 type appendReq struct {
 	ctx   context.Context
 	msgs  []storage.ArchiveMessage
-	enc   [][]byte // msgs' stanzas as stored (archive_codec.go), encoded by Enqueue's caller
 	bytes int64
 	err   error
 	res   chan error    // yields err, then closed
@@ -198,11 +199,39 @@ func (a *archive) SetQueueLimit(msgs int, bytes int64) {
 	a.mu.Unlock()
 }
 
-// freeSpace wakes the Enqueues waiting for room (a.mu held).
+// freeSpace wakes what waits for room: the Enqueues that now fit, in
+// arrival order, and a flush waiting for the batch being written (a.mu
+// held).
 func (a *archive) freeSpace() {
+	a.grant()
 	if a.space != nil {
 		close(a.space)
 		a.space = nil
+	}
+}
+
+// spaceWait is an Enqueue waiting for room in the queue.
+type spaceWait struct {
+	n       int
+	size    int64
+	ch      chan struct{} // closed when granted
+	granted bool          // its messages and bytes are counted in pend*
+}
+
+// grant gives room to the waiting Enqueues that fit, first come first
+// served, counting theirs in the queue (a.mu held).
+func (a *archive) grant() {
+	for len(a.waiters) > 0 {
+		w := a.waiters[0]
+		if a.over(w.n, w.size) {
+			return
+		}
+		a.pendMsgs += w.n
+		a.pendBytes += w.size
+		w.granted = true
+		close(w.ch)
+		a.waiters[0] = nil
+		a.waiters = a.waiters[1:]
 	}
 }
 
@@ -226,30 +255,41 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 	if err := ctx.Err(); err != nil {
 		return failed(err)
 	}
-	// Compressed here, by the callers in parallel, not by the one writer.
-	enc := make([][]byte, len(msgs))
-	for i := range msgs {
-		enc[i] = encodeStanza(msgs[i].Stanza)
-	}
 	a.mu.Lock()
-	for a.over(len(msgs), size) {
-		if a.space == nil {
-			a.space = make(chan struct{})
-		}
-		space := a.space
+	if len(a.waiters) > 0 || a.over(len(msgs), size) {
+		// Wait in line: the writer grants room to waiters in arrival order
+		// as commits free it, waking only those that fit (not every waiter
+		// at every commit).
+		w := &spaceWait{n: len(msgs), size: size, ch: make(chan struct{})}
+		a.waiters = append(a.waiters, w)
 		if a.full != nil {
 			close(a.full)
 			a.full = nil
 		}
 		a.mu.Unlock()
 		select {
-		case <-space:
+		case <-w.ch:
+			a.mu.Lock()
 		case <-ctx.Done():
+			a.mu.Lock()
+			if w.granted {
+				a.pendMsgs -= w.n
+				a.pendBytes -= w.size
+			} else if i := slices.Index(a.waiters, w); i >= 0 {
+				a.waiters = slices.Delete(a.waiters, i, i+1)
+			}
+			a.grant()
+			a.mu.Unlock()
 			return failed(ctx.Err())
 		}
-		a.mu.Lock()
+	} else {
+		a.pendMsgs += len(msgs)
+		a.pendBytes += size
 	}
 	if err := a.load(ctx); err != nil {
+		a.pendMsgs -= len(msgs)
+		a.pendBytes -= size
+		a.grant()
 		a.mu.Unlock()
 		return failed(err)
 	}
@@ -264,10 +304,8 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 		a.newest = seq
 		m.Seq, m.Stamp = seq, fromMicros(seq)
 	}
-	req := &appendReq{ctx: ctx, msgs: msgs, enc: enc, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
+	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
 	a.queue = append(a.queue, req)
-	a.pendMsgs += len(msgs)
-	a.pendBytes += size
 	if a.owners == nil {
 		a.owners = make(map[string]*appendReq)
 	}
@@ -725,7 +763,7 @@ func (a *archive) commit(batch []*appendReq) {
 		for i := range r.msgs {
 			m := &r.msgs[i]
 			bare, res := splitJID(m.With)
-			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, r.enc[i])
+			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, encodeStanza(m.Stanza))
 			if len(vals) == cap(vals) {
 				if err := flush(); err != nil {
 					fail(err)
