@@ -1041,62 +1041,51 @@ func (a *archive) DeleteBefore(ctx context.Context, t time.Time) (int64, error) 
 	cut := microsCeil(t)
 	var total int64
 	// The tail first (its rows are the newest, so only a cut in the future
-	// reaches them).
-	for {
-		tx, err := a.w.BeginTx(ctx, nil)
-		if err != nil {
-			return total, err
-		}
-		var n int64
-		err = secureDelete(ctx, tx, func() error {
-			res, err := tx.ExecContext(ctx, "DELETE FROM archive_tail WHERE seq IN (SELECT seq FROM archive_tail WHERE seq < ? ORDER BY seq LIMIT ?)", cut, deleteChunk)
+	// reaches them), then the indexed archive.
+	for _, table := range []string{"archive_tail", "archive"} {
+		for {
+			n, err := a.deleteChunkBefore(ctx, table, cut)
+			total += n
 			if err != nil {
-				return err
+				return total, err
 			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		if err == nil {
-			err = tx.Commit()
-		}
-		tx.Rollback()
-		if err != nil {
-			return total, err
-		}
-		total += n
-		a.mu.Lock()
-		a.tailRows = max(0, a.tailRows-int(n))
-		a.mu.Unlock()
-		if n < deleteChunk {
-			break
+			if table == "archive_tail" {
+				a.mu.Lock()
+				a.tailRows = max(0, a.tailRows-int(n))
+				a.mu.Unlock()
+			}
+			if n < deleteChunk {
+				break
+			}
 		}
 	}
-	for {
-		tx, err := a.w.BeginTx(ctx, nil)
-		if err != nil {
-			return total, err
-		}
-		var n int64
-		err = secureDelete(ctx, tx, func() error {
-			res, err := tx.ExecContext(ctx, "DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE seq < ? ORDER BY seq LIMIT ?)", cut, deleteChunk)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		if err == nil {
-			err = tx.Commit()
-		}
-		tx.Rollback()
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if n < deleteChunk {
-			return total, nil
-		}
+	return total, nil
+}
+
+// deleteChunkBefore deletes, in one transaction with secure_delete, at most
+// deleteChunk of table's oldest rows whose seq is below cut.
+func (a *archive) deleteChunkBefore(ctx context.Context, table string, cut int64) (int64, error) {
+	tx, err := a.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
 	}
+	defer tx.Rollback()
+	var n int64
+	err = secureDelete(ctx, tx, func() error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE seq IN (SELECT seq FROM "+table+" WHERE seq < ? ORDER BY seq LIMIT ?)", cut, deleteChunk)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func (a *archive) Prefs(ctx context.Context, owner string) (storage.ArchivePrefs, error) {
