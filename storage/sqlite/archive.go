@@ -381,16 +381,7 @@ func (a *archive) settle(ctx context.Context, owner string) error {
 		a.mu.Unlock()
 		return nil
 	}
-	w := mergeWait{upTo: upTo, done: make(chan error, 1)}
-	a.merges = append(a.merges, w)
-	a.startWriter()
-	a.mu.Unlock()
-	select {
-	case err := <-w.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return a.awaitMerge(ctx, upTo)
 }
 
 // MergeTail moves the whole tail, as far as it was committed when called,
@@ -410,6 +401,12 @@ func (a *archive) MergeTail(ctx context.Context) error {
 		a.mu.Unlock()
 		return nil
 	}
+	return a.awaitMerge(ctx, upTo)
+}
+
+// awaitMerge asks the writer to merge the tail up to upTo and waits for
+// it (called with a.mu held; returns with it released).
+func (a *archive) awaitMerge(ctx context.Context, upTo int64) error {
 	w := mergeWait{upTo: upTo, done: make(chan error, 1)}
 	a.merges = append(a.merges, w)
 	a.startWriter()
