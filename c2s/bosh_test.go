@@ -158,6 +158,9 @@ func TestBOSHStreamLang(t *testing.T) {
 	b := &boshClient{t: t, url: e.BOSH, rid: 4000, header: forwarded("", "https"), create: " xml:lang='de'"}
 	b.login("alice", "secret-pw", "web")
 	bob := e.Login("bob", "secret-pw", "tcp")
+	// The bind result comes before the router knows the resource: a round
+	// trip on bob's stream makes sure it does.
+	sync(t, bob)
 	b.post("", "<message xmlns='jabber:client' to='bob@localhost/tcp' type='chat' id='l1'><body>Hallo</body></message>")
 	got, err := bob.Expect(timeout, client.ID("l1"))
 	if err != nil {
