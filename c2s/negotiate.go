@@ -556,16 +556,20 @@ func (n *negotiation) bind(ctx context.Context, st *wire.Stanza) (*Session, []by
 	b = append(b, "'><bind xmlns='"+nsBind+"'><jid>"...)
 	b = wire.AppendEscapedText(b, s.jstr)
 	b = append(b, "</jid></bind></iq>"...)
-	// The result is queued before the session can be found: whatever is
-	// routed to it from now on is written after its bind result. A write
-	// failure closes the link and the session ends from its reader.
+	// The result is queued before the session can be found, so whatever is
+	// routed to it from then on is written after its bind result; and it is
+	// written only once the session can be found, so a client that has its
+	// full JID is reachable at it. A write failure closes the link and the
+	// session ends from its reader.
 	s.mu.Lock()
 	s.queue = append(s.queue, b)
-	s.startWriterLocked()
 	s.mu.Unlock()
 	if old := srv.router.Bind(s); old != nil {
 		old.Replace()
 	}
+	s.mu.Lock()
+	s.startWriterLocked()
+	s.mu.Unlock()
 	srv.router.SessionBound(s)
 	return s, nil
 }
