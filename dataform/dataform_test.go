@@ -262,7 +262,7 @@ func TestRefused(t *testing.T) {
 		{"FORM_TYPE without value", x("<field var='FORM_TYPE' type='hidden'/>"), BadRequest},
 		{"FORM_TYPE with two values", x("<field var='FORM_TYPE'><value>a</value><value>b</value></field>"), BadRequest},
 		{"var given twice in an item", "<x xmlns='jabber:x:data' type='result'><item><field var='a'/><field var='a'/></item></x>", BadRequest},
-		{"too many fields", x(strings.Repeat("<field var='a'/>", 1)+fields(DefaultFields)), NotAcceptable},
+		{"too many fields", x(strings.Repeat("<field var='a'/>", 1) + fields(DefaultFields)), NotAcceptable},
 		{"too many items", "<x xmlns='jabber:x:data' type='result'>" + strings.Repeat("<item/>", DefaultFields+1) + "</x>", NotAcceptable},
 		{"too many values", x("<field var='a'>" + strings.Repeat("<value/>", DefaultValues+1) + "</field>"), NotAcceptable},
 		{"too many options", x("<field var='a'>" + strings.Repeat("<option><value/></option>", DefaultValues+1) + "</field>"), NotAcceptable},
