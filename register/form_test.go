@@ -24,7 +24,9 @@ func TestRegistrationForm(t *testing.T) {
 		return "<iq type='set' id='" + id + "'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>" +
 			"<field var='FORM_TYPE' type='hidden'><value>" + formType + "</value></field>" + fields + "</x></query></iq>"
 	}
-	field := func(name, value string) string { return "<field var='" + name + "'><value>" + value + "</value></field>" }
+	field := func(name, value string) string {
+		return "<field var='" + name + "'><value>" + value + "</value></field>"
+	}
 	sts, err := client.PreAuth(ctx, cfgFor(e, "", ""),
 		"<iq type='get' id='g'><query xmlns='jabber:iq:register'/></iq>",
 		submit("twice", "jabber:iq:register", field("username", "dave")+field("username", "erin")+field("password", "long-enough-pw")),
