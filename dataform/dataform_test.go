@@ -428,3 +428,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	var huge strings.Builder
+	huge.WriteString("<x xmlns='jabber:x:data' type='submit'>")
+	huge.WriteString(fields(100000))
+	huge.WriteString("</x>")
+	for _, bc := range []struct{ name, in string }{
+		{"mam-query", conversationsMAM},
+		{"bot-config", botConfig},
+		{"hostile-100000-fields", huge.String()},
+	} {
+		in := []byte(bc.in)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Parse(in)
+			}
+		})
+	}
+}
+
+func BenchmarkAppendXML(b *testing.B) {
+	f, err := Parse([]byte(botConfig))
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = f.AppendXML(buf[:0])
+	}
+}
