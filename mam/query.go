@@ -74,10 +74,10 @@ const queryForm = "<query xmlns='" + NS + "'><x xmlns='" + nsData + "' type='for
 // queryIQ is an archive query as encoding/xml reads it.
 type queryIQ struct {
 	Query struct {
-		QueryID string `xml:"queryid,attr"`
-		Node    string `xml:"node,attr"`
+		QueryID string         `xml:"queryid,attr"`
+		Node    string         `xml:"node,attr"`
 		X       *dataform.Form `xml:"jabber:x:data x"`
-		Set *struct {
+		Set     *struct {
 			Max    *string `xml:"max"`
 			After  *string `xml:"after"`
 			Before *string `xml:"before"`
