@@ -232,8 +232,9 @@ func (fl *Field) JIDs() ([]jid.JID, error) {
 }
 
 // ParseBool reads an XEP-0004 boolean (xs:boolean: 1, true, 0, false, with
-// surrounding white space collapsed; letter case is forgiven, as clients
-// that write True exist). ok is false for anything else, including "".
+// surrounding white space collapsed; letter case is forgiven, as the push
+// module's sandbox field always was). ok is false for anything else,
+// including "".
 func ParseBool(s string) (v, ok bool) {
 	s = strings.TrimSpace(s)
 	switch {
