@@ -9,6 +9,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -73,15 +74,10 @@ const queryForm = "<query xmlns='" + NS + "'><x xmlns='" + nsData + "' type='for
 // queryIQ is an archive query as encoding/xml reads it.
 type queryIQ struct {
 	Query struct {
-		QueryID string `xml:"queryid,attr"`
-		Node    string `xml:"node,attr"`
-		X       *struct {
-			Fields []struct {
-				Var    string   `xml:"var,attr"`
-				Values []string `xml:"value"`
-			} `xml:"field"`
-		} `xml:"jabber:x:data x"`
-		Set *struct {
+		QueryID string         `xml:"queryid,attr"`
+		Node    string         `xml:"node,attr"`
+		X       *dataform.Form `xml:"jabber:x:data x"`
+		Set     *struct {
 			Max    *string `xml:"max"`
 			After  *string `xml:"after"`
 			Before *string `xml:"before"`
@@ -113,6 +109,10 @@ type request struct {
 func (m *Module) parseQuery(st *wire.Stanza, owner string) (*request, error) {
 	var v queryIQ
 	if err := st.Decode(&v); err != nil {
+		var fe *dataform.Error
+		if errors.As(err, &fe) {
+			return nil, &queryError{"modify", fe.Condition, fe.Text()}
+		}
 		return nil, badRequest("Malformed query")
 	}
 	q := v.Query
@@ -130,12 +130,10 @@ func (m *Module) parseQuery(st *wire.Stanza, owner string) (*request, error) {
 	}
 	var formAfter, formBefore int64
 	if q.X != nil {
-		seen := map[string]bool{}
-		for _, f := range q.X.Fields {
-			if seen[f.Var] {
-				return nil, badRequest("Field " + f.Var + " given twice")
-			}
-			seen[f.Var] = true
+		// dataform refused vars given twice, typed fields with values of
+		// the wrong kind and forms over its limits.
+		for i := range q.X.Fields {
+			f := &q.X.Fields[i]
 			if f.Var != "ids" && len(f.Values) > 1 {
 				return nil, badRequest("Field " + f.Var + " takes one value")
 			}
@@ -145,17 +143,19 @@ func (m *Module) parseQuery(st *wire.Stanza, owner string) (*request, error) {
 			}
 			var err error
 			switch f.Var {
-			case "FORM_TYPE":
+			case dataform.FormTypeVar:
 				if val != NS {
 					return nil, badRequest("FORM_TYPE must be " + NS)
 				}
+			case "":
+				// A fixed field: text for people, no value to read.
 			case "with":
-				if val == "" {
-					continue
-				}
-				j, perr := jid.Parse(val)
+				j, perr := f.JID()
 				if perr != nil {
 					return nil, &queryError{"modify", "jid-malformed", "Bad JID in with"}
+				}
+				if val == "" {
+					continue
 				}
 				r.q.With = j.String()
 				r.filtered = true
@@ -196,7 +196,7 @@ func (m *Module) parseQuery(st *wire.Stanza, owner string) (*request, error) {
 			case "include-groupchat":
 				// Groupchat messages are never in user archives here:
 				// either value gives the same results.
-				if _, perr := strconv.ParseBool(val); perr != nil && val != "" {
+				if _, perr := f.Bool(); perr != nil {
 					return nil, badRequest("include-groupchat is a boolean")
 				}
 			default:

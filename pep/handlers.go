@@ -8,6 +8,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 )
@@ -232,22 +233,27 @@ func (m *Module) publish(c *router.Context, pub, opts *etree.Element) {
 		fail(c, "modify", "not-acceptable", "payload-too-big", "")
 		return
 	}
-	var preconds form
+	var preconds []dataform.Field
 	if opts != nil {
 		x := child(opts, NSData, "x")
 		if x != nil {
-			preconds = parseForm(x)
-			if preconds.formType != NSPublishOptions || (preconds.typ != "submit" && preconds.typ != "") {
-				fail(c, "modify", "bad-request", "invalid-options", "")
+			f, err := readForm(x)
+			if err != nil || f.FormType() != NSPublishOptions || (f.Type != dataform.TypeSubmit && f.Type != "") {
+				text := ""
+				if fe := (*dataform.Error)(nil); errors.As(err, &fe) {
+					text = fe.Text()
+				}
+				fail(c, "modify", "bad-request", "invalid-options", text)
 				return
 			}
+			preconds = userFields(f)
 		}
 	}
 
 	owner := c.To.Bare().String()
 	unlock := m.lock(owner)
 	defer unlock()
-	cfg, err := m.nodeForPublish(c, c, owner, node, preconds.fields, nil)
+	cfg, err := m.nodeForPublish(c, c, owner, node, preconds, nil)
 	if err != nil {
 		return // answered
 	}
@@ -274,7 +280,7 @@ var errAnswered = errors.New("answered")
 // checking preconditions, or creates it with them (auto-create). With c
 // nil (internal publishes) errors are returned, not answered. The owner's
 // lock is held.
-func (m *Module) nodeForPublish(ctx context.Context, c *router.Context, owner, node string, preconds []formField, base *nodeConfig) (nodeConfig, error) {
+func (m *Module) nodeForPublish(ctx context.Context, c *router.Context, owner, node string, preconds []dataform.Field, base *nodeConfig) (nodeConfig, error) {
 	answer := func(errType, cond, app string) error {
 		if c != nil {
 			fail(c, errType, cond, app, "")
@@ -286,7 +292,7 @@ func (m *Module) nodeForPublish(ctx context.Context, c *router.Context, owner, n
 	case err == nil:
 		cfg := configFromMap(n.Config)
 		for _, f := range preconds {
-			if !cfg.meets(f.name, f.values, m.opts.MaxItems) {
+			if !cfg.meets(f.Var, f.Values, m.opts.MaxItems) {
 				return cfg, answer("cancel", "conflict", "precondition-not-met")
 			}
 		}
@@ -302,7 +308,7 @@ func (m *Module) nodeForPublish(ctx context.Context, c *router.Context, owner, n
 		cfg = *base
 	}
 	for _, f := range preconds {
-		if err := cfg.set(f.name, f.values, m.opts.MaxItems); err != nil {
+		if err := cfg.set(f.Var, f.Values, m.opts.MaxItems); err != nil {
 			return cfg, answer("cancel", "conflict", "precondition-not-met")
 		}
 	}
@@ -451,7 +457,12 @@ func (m *Module) create(c *router.Context, e, configure *etree.Element) {
 	cfg := defaultConfig()
 	if configure != nil {
 		if x := child(configure, NSData, "x"); x != nil {
-			if !m.applyForm(c, &cfg, parseForm(x)) {
+			f, err := readForm(x)
+			if err != nil {
+				formError(c, err)
+				return
+			}
+			if !m.applyForm(c, &cfg, f) {
 				return
 			}
 		}
@@ -475,17 +486,17 @@ func (m *Module) create(c *router.Context, e, configure *etree.Element) {
 // applyForm applies a submitted node_config form to cfg; false after
 // answering an error. Unknown fields are ignored (XEP-0004 leaves them to
 // the form processor); values the service cannot hold are not-acceptable.
-func (m *Module) applyForm(c *router.Context, cfg *nodeConfig, f form) bool {
-	if f.typ != "submit" || (f.formType != "" && f.formType != NSNodeConfig) {
+func (m *Module) applyForm(c *router.Context, cfg *nodeConfig, f *dataform.Form) bool {
+	if f.Type != dataform.TypeSubmit || (f.FormType() != "" && f.FormType() != NSNodeConfig) {
 		c.Error("modify", "bad-request", "A submitted "+NSNodeConfig+" form is expected")
 		return false
 	}
-	for _, fl := range f.fields {
-		err := cfg.set(fl.name, fl.values, m.opts.MaxItems)
+	for _, fl := range userFields(f) {
+		err := cfg.set(fl.Var, fl.Values, m.opts.MaxItems)
 		if err == nil || errors.Is(err, errUnknownField) {
 			continue
 		}
-		if fl.name == fAccessModel {
+		if fl.Var == fAccessModel {
 			fail(c, "modify", "not-acceptable", "unsupported-access-model", "")
 			return false
 		}
@@ -525,7 +536,11 @@ func (m *Module) configureSet(c *router.Context, e *etree.Element) {
 		c.Error("modify", "bad-request", "")
 		return
 	}
-	f := parseForm(x)
+	f, err := readForm(x)
+	if err != nil {
+		formError(c, err)
+		return
+	}
 	owner := c.To.Bare().String()
 	unlock := m.lock(owner)
 	defer unlock()
@@ -533,7 +548,7 @@ func (m *Module) configureSet(c *router.Context, e *etree.Element) {
 	if !ok {
 		return
 	}
-	if f.typ == "cancel" {
+	if f.Type == dataform.TypeCancel {
 		c.Reply(nil)
 		return
 	}

@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -116,14 +116,14 @@ type target struct {
 // maxToken bounds a device token.
 const maxToken = 4096
 
-func parseTarget(f form) (target, error) {
-	t := target{typ: f.get("type"), token: f.get("token"), voipToken: f.get("voip-token")}
-	switch strings.ToLower(f.get("sandbox")) {
-	case "", "0", "false":
-	case "1", "true":
-		t.sandbox = true
-	default:
-		return t, errors.New("the sandbox field must be a boolean")
+func parseTarget(f *dataform.Form) (target, error) {
+	t := target{typ: first(f, "type"), token: first(f, "token"), voipToken: first(f, "voip-token")}
+	if s := first(f, "sandbox"); s != "" {
+		v, ok := dataform.ParseBool(s)
+		if !ok {
+			return t, errors.New("the sandbox field must be a boolean")
+		}
+		t.sandbox = v
 	}
 	if t.token == "" {
 		return t, errors.New("the publish-options form has no token field")

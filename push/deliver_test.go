@@ -2,12 +2,12 @@ package push
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"testing"
 
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqlite"
@@ -35,12 +35,12 @@ func TestDeliverOnlyStoredRegistrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	form := func(token string) []byte {
-		var x xForm
-		if err := xml.Unmarshal([]byte("<x xmlns='jabber:x:data' type='submit'><field var='type'><value>apns</value></field>"+
-			"<field var='token'><value>"+token+"</value></field></x>"), &x); err != nil {
+		x, err := dataform.Parse([]byte("<x xmlns='jabber:x:data' type='submit'><field var='type'><value>apns</value></field>" +
+			"<field var='token'><value>" + token + "</value></field></x>"))
+		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := publishOptions(&x)
+		b, err := publishOptions(x)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,74 +1,23 @@
 package push
 
 import (
-	"encoding/xml"
 	"errors"
 
-	"github.com/xmppd/xmppd/wire"
+	"github.com/xmppd/xmppd/dataform"
 )
 
 const (
-	nsData           = "jabber:x:data"
+	nsData           = dataform.NS
 	nsPublishOptions = "http://jabber.org/protocol/pubsub#publish-options"
 	nsSummary        = "urn:xmpp:push:summary"
 )
 
-// xForm decodes an XEP-0004 data form.
-type xForm struct {
-	XMLName xml.Name `xml:"jabber:x:data x"`
-	Type    string   `xml:"type,attr"`
-	Fields  []struct {
-		Var    string   `xml:"var,attr"`
-		Values []string `xml:"jabber:x:data value"`
-	} `xml:"jabber:x:data field"`
-}
-
-// field is one field of a form, in order.
-type field struct {
-	Var    string
-	Values []string
-}
-
-// form is a submitted data form, kept in the order it came in.
-type form []field
-
-func (x *xForm) form() form {
-	f := make(form, 0, len(x.Fields))
-	for _, fl := range x.Fields {
-		f = append(f, field{fl.Var, fl.Values})
-	}
-	return f
-}
-
-// get returns the first value of the field v ("" if absent).
-func (f form) get(v string) string {
-	for _, fl := range f {
-		if fl.Var == v && len(fl.Values) > 0 {
-			return fl.Values[0]
-		}
+// first returns the first value of the field v ("" if absent).
+func first(f *dataform.Form, v string) string {
+	if vs := f.Values(v); len(vs) > 0 {
+		return vs[0]
 	}
 	return ""
-}
-
-// appendXML writes f as <x xmlns='jabber:x:data' type='submit'>.
-func (f form) appendXML(b []byte) []byte {
-	b = append(b, "<x xmlns='"+nsData+"' type='submit'>"...)
-	for _, fl := range f {
-		b = appendField(b, fl.Var, fl.Values...)
-	}
-	return append(b, "</x>"...)
-}
-
-func appendField(b []byte, v string, values ...string) []byte {
-	b = append(b, "<field var='"...)
-	b = wire.AppendEscapedAttr(b, v)
-	b = append(b, "'>"...)
-	for _, val := range values {
-		b = append(b, "<value>"...)
-		b = wire.AppendEscapedText(b, val)
-		b = append(b, "</value>"...)
-	}
-	return append(b, "</field>"...)
 }
 
 // maxForm bounds a stored publish-options form.
@@ -77,25 +26,28 @@ const maxForm = 4096
 var errFormType = errors.New("the publish-options form's FORM_TYPE must be " + nsPublishOptions)
 
 // publishOptions checks a client's publish-options form and returns it in
-// canonical form (FORM_TYPE first, added if missing), ready to store.
-func publishOptions(x *xForm) ([]byte, error) {
-	if x.Type != "" && x.Type != "submit" {
+// canonical form (FORM_TYPE first, added if missing; each field as its var
+// and values), ready to store. dataform has refused fields without a var
+// and vars given twice.
+func publishOptions(x *dataform.Form) ([]byte, error) {
+	if x.Type != "" && x.Type != dataform.TypeSubmit {
 		return nil, errors.New("the publish-options form must be of type submit")
 	}
-	f := form{{"FORM_TYPE", []string{nsPublishOptions}}}
-	for _, fl := range x.form() {
+	f := dataform.Form{Type: dataform.TypeSubmit, Fields: make([]dataform.Field, 1, 1+len(x.Fields))}
+	f.Fields[0] = dataform.Field{Var: dataform.FormTypeVar, Values: []string{nsPublishOptions}}
+	for _, fl := range x.Fields {
 		if fl.Var == "" {
-			return nil, errors.New("a form field has no var")
+			continue // a fixed field: text for people
 		}
-		if fl.Var == "FORM_TYPE" {
+		if fl.Var == dataform.FormTypeVar {
 			if len(fl.Values) != 1 || fl.Values[0] != nsPublishOptions {
 				return nil, errFormType
 			}
 			continue
 		}
-		f = append(f, fl)
+		f.Fields = append(f.Fields, dataform.Field{Var: fl.Var, Values: fl.Values})
 	}
-	b := f.appendXML(nil)
+	b := f.AppendXML(nil)
 	if len(b) > maxForm {
 		return nil, errors.New("the publish-options form is too large")
 	}
@@ -103,10 +55,4 @@ func publishOptions(x *xForm) ([]byte, error) {
 }
 
 // parseForm decodes a stored form.
-func parseForm(b []byte) (form, error) {
-	var x xForm
-	if err := xml.Unmarshal(b, &x); err != nil {
-		return nil, err
-	}
-	return x.form(), nil
-}
+func parseForm(b []byte) (*dataform.Form, error) { return dataform.Parse(b) }

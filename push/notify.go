@@ -9,6 +9,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -201,16 +202,18 @@ func (n *notice) payload() []byte {
 	b := make([]byte, 0, 512+len(reg.Form)+len(n.body))
 	b = append(b, "<pubsub xmlns='"+nsPubSub+"'><publish node='"...)
 	b = wire.AppendEscapedAttr(b, reg.Node)
-	b = append(b, "'><item><notification xmlns='"+NS+"'><x xmlns='"+nsData+"' type='submit'>"...)
-	b = appendField(b, "FORM_TYPE", nsSummary)
-	b = appendField(b, "message-count", strconv.Itoa(n.count))
+	b = append(b, "'><item><notification xmlns='"+NS+"'>"...)
+	summary := dataform.Form{Type: dataform.TypeSubmit, Fields: make([]dataform.Field, 0, 4)}
+	summary.Fields = append(summary.Fields,
+		dataform.Field{Var: dataform.FormTypeVar, Values: []string{nsSummary}},
+		dataform.Field{Var: "message-count", Values: []string{strconv.Itoa(n.count)}})
 	if n.sender != "" {
-		b = appendField(b, "last-message-sender", n.sender)
+		summary.Fields = append(summary.Fields, dataform.Field{Var: "last-message-sender", Values: []string{n.sender}})
 	}
 	if n.body != "" {
-		b = appendField(b, "last-message-body", n.body)
+		summary.Fields = append(summary.Fields, dataform.Field{Var: "last-message-body", Values: []string{n.body}})
 	}
-	b = append(b, "</x>"...)
+	b = summary.AppendXML(b)
 	if c := n.call; c != nil {
 		b = append(b, "<call xmlns='"+NSCall+"' id='"...)
 		b = wire.AppendEscapedAttr(b, c.id)

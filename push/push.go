@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
@@ -183,9 +184,9 @@ func (m *Module) sessState(s router.Session, create bool) *sessState {
 
 type pushIQ struct {
 	Enable *struct {
-		JID  string `xml:"jid,attr"`
-		Node string `xml:"node,attr"`
-		X    *xForm `xml:"jabber:x:data x"`
+		JID  string         `xml:"jid,attr"`
+		Node string         `xml:"node,attr"`
+		X    *dataform.Form `xml:"jabber:x:data x"`
 	} `xml:"urn:xmpp:push:0 enable"`
 	Disable *struct {
 		JID  string `xml:"jid,attr"`
@@ -200,6 +201,11 @@ func (m *Module) handleIQ(c *router.Context) {
 	}
 	var q pushIQ
 	if err := c.Stanza.Decode(&q); err != nil {
+		var fe *dataform.Error
+		if errors.As(err, &fe) {
+			c.Error("modify", fe.Condition, fe.Text())
+			return
+		}
 		c.Error("modify", "bad-request", "")
 		return
 	}
@@ -213,7 +219,7 @@ func (m *Module) handleIQ(c *router.Context) {
 	}
 }
 
-func (m *Module) enable(c *router.Context, service, node string, x *xForm) {
+func (m *Module) enable(c *router.Context, service, node string, x *dataform.Form) {
 	svc, err := jid.Parse(service)
 	if service == "" || err != nil {
 		c.Error("modify", "bad-request", "The jid attribute must be the app server's JID")

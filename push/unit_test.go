@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/wire"
 )
@@ -88,13 +89,13 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-func decodeForm(t *testing.T, raw string) *xForm {
+func decodeForm(t *testing.T, raw string) *dataform.Form {
 	t.Helper()
-	var x xForm
-	if err := xml.Unmarshal([]byte(raw), &x); err != nil {
+	x, err := dataform.Parse([]byte(raw))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &x
+	return x
 }
 
 func TestPublishOptions(t *testing.T) {
@@ -116,21 +117,25 @@ func TestPublishOptions(t *testing.T) {
 		"<x xmlns='jabber:x:data'><field><value>v</value></field></x>",
 		"<x xmlns='jabber:x:data'><field var='big'><value>" + strings.Repeat("x", maxForm) + "</value></field></x>",
 	} {
-		if _, err := publishOptions(decodeForm(t, bad)); err == nil {
+		x, err := dataform.Parse([]byte(bad)) // dataform refuses a field without var
+		if err == nil {
+			_, err = publishOptions(x)
+		}
+		if err == nil {
 			t.Errorf("accepted %.80s", bad)
 		}
 	}
 }
 
 func TestParseTarget(t *testing.T) {
-	f := func(kv ...string) form {
-		var out form
+	f := func(kv ...string) *dataform.Form {
+		out := &dataform.Form{}
 		for i := 0; i+1 < len(kv); i += 2 {
-			out = append(out, field{kv[i], []string{kv[i+1]}})
+			out.Fields = append(out.Fields, dataform.Field{Var: kv[i], Values: []string{kv[i+1]}})
 		}
 		return out
 	}
-	good := []form{
+	good := []*dataform.Form{
 		f("type", "apns", "token", "ab01"),
 		f("type", "apns", "token", "ab01", "voip-token", "CD", "sandbox", "true"),
 		f("type", "fcm", "token", "dGVzdA:APA91b-_x"),
@@ -140,7 +145,7 @@ func TestParseTarget(t *testing.T) {
 			t.Errorf("%v: %v", g, err)
 		}
 	}
-	bad := []form{
+	bad := []*dataform.Form{
 		f("type", "apns"),
 		f("token", "ab"),
 		f("type", "webpush", "token", "ab"),

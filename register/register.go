@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/storage"
@@ -65,6 +67,63 @@ type query struct {
 	Username *string   `xml:"query>username"`
 	Password *string   `xml:"query>password"`
 	Remove   *struct{} `xml:"query>remove"`
+	// Form is the XEP-0077 §6 data form, the other way to give them.
+	Form *dataform.Form `xml:"query>x"`
+}
+
+// Form types of the registration forms (XEP-0077 §6, §3.3).
+const (
+	formRegister       = NS
+	formChangePassword = NS + ":changepassword"
+)
+
+// registrationForm is the form a get offers beside the legacy fields.
+var registrationForm = string(dataform.NewForm(dataform.TypeForm, formRegister,
+	dataform.Field{Var: "username", Type: dataform.TextSingle, Label: "Username", Required: true},
+	dataform.Field{Var: "password", Type: dataform.TextPrivate, Label: "Password", Required: true},
+).AppendXML(nil))
+
+// errMalformed is a set encoding/xml cannot read.
+var errMalformed = errors.New("register: malformed query")
+
+// fromForm fills the legacy fields of q from its data form, when it has
+// one and no legacy fields: a submitted form of one of the formTypes. The
+// error is a *dataform.Error with the stanza error to answer with.
+func (q *query) fromForm(formTypes ...string) error {
+	f := q.Form
+	if f == nil || q.Username != nil || q.Password != nil {
+		return nil
+	}
+	if f.Type != dataform.TypeSubmit || !slices.Contains(formTypes, f.FormType()) {
+		return &dataform.Error{Condition: dataform.BadRequest, Reason: "a submitted " + formTypes[0] + " form is expected"}
+	}
+	for _, v := range []struct {
+		name string
+		dst  **string
+	}{{"username", &q.Username}, {"password", &q.Password}} {
+		if !f.Has(v.name) {
+			continue
+		}
+		s, err := f.Text(v.name)
+		if err != nil {
+			return err
+		}
+		*v.dst = &s
+	}
+	return nil
+}
+
+// decode reads a set: errMalformed, or a *dataform.Error for a form the
+// dataform package or fromForm refused.
+func decode(st *wire.Stanza, q *query, formTypes ...string) error {
+	if err := st.Decode(q); err != nil {
+		var fe *dataform.Error
+		if errors.As(err, &fe) {
+			return fe
+		}
+		return errMalformed
+	}
+	return q.fromForm(formTypes...)
 }
 
 func iqReply(st *wire.Stanza, from string, payload string) []byte {
@@ -99,13 +158,17 @@ func (m *Module) PreAuth(ctx context.Context, st *wire.Stanza, domain string, ip
 	}
 	switch st.Type {
 	case "get":
-		return iqReply(st, "", "<query xmlns='"+NS+"'><instructions>Choose a username and password.</instructions><username/><password/></query>")
+		return iqReply(st, "", "<query xmlns='"+NS+"'><instructions>Choose a username and password.</instructions><username/><password/>"+registrationForm+"</query>")
 	case "set":
 	default:
 		return errReply(st, "modify", "bad-request", "")
 	}
 	var q query
-	if err := st.Decode(&q); err != nil || q.Username == nil || q.Password == nil {
+	err := decode(st, &q, formRegister)
+	if fe := (*dataform.Error)(nil); errors.As(err, &fe) {
+		return errReply(st, "modify", fe.Condition, fe.Text())
+	}
+	if err != nil || q.Username == nil || q.Password == nil {
 		return errReply(st, "modify", "not-acceptable", "Username and password are required")
 	}
 	if q.Remove != nil {
@@ -189,8 +252,12 @@ func (m *Module) setAuthed(c *router.Context) {
 		return
 	}
 	var q query
-	if err := c.Stanza.Decode(&q); err != nil {
-		c.Error("modify", "bad-request", "")
+	if err := decode(c.Stanza, &q, formChangePassword, formRegister); err != nil {
+		if fe := (*dataform.Error)(nil); errors.As(err, &fe) {
+			c.Error("modify", fe.Condition, fe.Text())
+		} else {
+			c.Error("modify", "bad-request", "")
+		}
 		return
 	}
 	owner := c.From.Bare().String()

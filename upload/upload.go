@@ -34,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/conf"
+	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/disco"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/wire"
@@ -48,7 +49,6 @@ const (
 	Name = "HTTP File Upload"
 
 	nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
-	nsForms   = "jabber:x:data"
 	nsPing    = "urn:xmpp:ping"
 
 	octetStream = "application/octet-stream"
@@ -260,11 +260,10 @@ func (m *Module) info(c *router.Context) {
 	for _, f := range []string{disco.NSInfo, disco.NSItems, NS, nsPing} {
 		b = append(b, "<feature var='"+f+"'/>"...)
 	}
-	b = append(b, "<x xmlns='"+nsForms+"' type='result'>"...)
-	b = append(b, "<field var='FORM_TYPE' type='hidden'><value>"+NS+"</value></field>"...)
-	b = append(b, "<field var='max-file-size'><value>"...)
-	b = strconv.AppendInt(b, m.maxSize(), 10)
-	b = append(b, "</value></field></x></query>"...)
+	// XEP-0363 §4: the limit as an XEP-0128 extended information form.
+	b = dataform.NewForm(dataform.TypeResult, NS,
+		dataform.Field{Var: "max-file-size", Values: []string{strconv.FormatInt(m.maxSize(), 10)}}).AppendXML(b)
+	b = append(b, "</query>"...)
 	c.Reply(b)
 }
 
