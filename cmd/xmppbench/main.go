@@ -105,8 +105,8 @@ type summary struct {
 	AckP99ms        float64 `json:"ack_p99_ms,omitempty"`
 	WindowBlocked   float64 `json:"window_blocked_share,omitempty"`
 	DrainedAllAcked bool    `json:"drained_all_acked,omitempty"`
-	LoadAvg             string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
-	Steps               []step  `json:"steps,omitempty"`
+	LoadAvg         string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
+	Steps           []step  `json:"steps,omitempty"`
 }
 
 func main() {
