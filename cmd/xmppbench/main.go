@@ -16,7 +16,19 @@
 // SCRAM keys. With -pid the summary has the server's CPU per login, and
 // -steps 5000,10000,19000 reports its RSS per idle session at each count.
 //
+// The chat scenario is open-loop by default: each session writes one
+// message per -interval whatever the server does, stamped when it is
+// built, so under overload the latency measured is mostly the time
+// messages wait unread in socket buffers. -sm-window N makes it closed-loop,
+// as a mobile client with XEP-0198 sends: every session enables stream
+// management, requests an ack with each message and stops while N of its
+// messages are unacknowledged. It then reports the achieved send rate,
+// delivery latency (write → receipt), ack latency (write → the covering
+// <a/>), and checks off every acknowledged message at its recipient
+// (messages_lost_acked must be 0); bench/closed-loop.sh runs it.
+//
 //	xmppbench -addr 127.0.0.1:5222 -domain localhost -n 5000 -scenario chat
+//	xmppbench -addr 127.0.0.1:5222 -domain localhost -n 5000 -scenario chat -sm-window 1 -interval 250ms
 package main
 
 import (
