@@ -7,7 +7,8 @@
 #   bench/closed-loop.sh RUN...     RUN = NAME:INTERVAL:WINDOW (WINDOW 0: open loop, no XEP-0198)
 #   e.g. bench/closed-loop.sh mam:1s:1 mam:0.25s:1 nomam:0.25s:1 mam:0.25s:0
 #
-# NAME is mam (the default config) or nomam (<mam enabled="false"/>). 5,000 sessions sending one
+# NAME is mam (the default config), nomam (<mam enabled="false"/>) or mamq=N (the archive's
+# queue-messages set to N rows). 5,000 sessions sending one
 # message per INTERVAL each offer 5,000/INTERVAL msgs/s. Knobs: K (5000), DURATION (20s), PORT
 # (c2s, 25520; HTTP on PORT+1), DIR (/tmp/xmppd-closed-loop), SNAPSHOT (the provisioned data
 # directory, default $XB_RUN/xmppd/data.snapshot), XMPPD (a binary to test instead of building
@@ -25,9 +26,12 @@ if [ -z "${XMPPD:-}" ]; then (cd "$ROOT" && go build -o "$DIR/xmppd" ./cmd/xmppd
 (cd "$ROOT" && go build -o "$DIR/xmppbench" ./cmd/xmppbench)
 ulimit -n "$(ulimit -Hn)"
 
-config() { # mam|nomam
+config() { # mam | nomam | mamq=N (archive queue-messages N)
   local mods=""
-  [ "$1" = nomam ] && mods='<modules><mam enabled="false"/></modules>'
+  case "$1" in
+  nomam) mods='<modules><mam enabled="false"/></modules>' ;;
+  mamq=*) mods="<modules><mam queue-messages=\"${1#mamq=}\"/></modules>" ;;
+  esac
   cat <<XML
 <xmppd>
   <hosts><host name="$DOMAIN"/></hosts>

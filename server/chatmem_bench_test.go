@@ -29,7 +29,10 @@ import (
 //     heap, and with it RSS, grows);
 //   - stack-B/session: goroutine stacks;
 //   - rss-B/session, rss-KiB: the process's resident memory, which also
-//     holds what SQLite (C) allocates.
+//     holds what SQLite (C) allocates;
+//   - go-KiB: what the Go runtime holds from the system at the end of the
+//     chat (Sys − HeapReleased): rss-KiB − go-KiB is memory outside Go
+//     (SQLite's page caches).
 //
 // Clients run in the same process; their part is the same with and
 // without the archive, so the archive's cost is the difference of the
@@ -80,11 +83,11 @@ func rssBytes() int64 {
 }
 
 func benchChatMemory(b *testing.B, mam bool, k int) {
-	var live, end, stack, rss float64
+	var live, end, stack, rss, goMem float64
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		l, e, s, r := chatMemoryOnce(b, mam, k)
-		live, end, stack, rss = live+l, end+e, stack+s, rss+r
+		l, e, s, r, g := chatMemoryOnce(b, mam, k)
+		live, end, stack, rss, goMem = live+l, end+e, stack+s, rss+r, goMem+g
 	}
 	f := float64(b.N)
 	b.ReportMetric(live/f/float64(k), "live-B/session")
@@ -92,11 +95,12 @@ func benchChatMemory(b *testing.B, mam bool, k int) {
 	b.ReportMetric(stack/f/float64(k), "stack-B/session")
 	b.ReportMetric(rss/f/float64(k), "rss-B/session")
 	b.ReportMetric(rss/f/1024, "rss-KiB")
+	b.ReportMetric(goMem/f/1024, "go-KiB")
 }
 
 // chatMemoryOnce runs one chat on a fresh server and returns the growth
 // (bytes) of the live heap, the heap in use at the end, the stacks and RSS.
-func chatMemoryOnce(b *testing.B, mam bool, k int) (live, end, stack, rss float64) {
+func chatMemoryOnce(b *testing.B, mam bool, k int) (live, end, stack, rss, goMem float64) {
 	e := servertest.Start(b, func(c *conf.Config) {
 		c.Auth.RequireTLS = false
 		c.Limits.MaxConnectionsPerIP = 0
@@ -141,5 +145,6 @@ func chatMemoryOnce(b *testing.B, mam bool, k int) (live, end, stack, rss float6
 	after := memNow(true)
 	d := func(a, b uint64) float64 { return float64(int64(a) - int64(b)) }
 	return d(after.HeapInuse, before.HeapInuse), d(peak.HeapInuse, before.HeapInuse),
-		d(after.StackInuse, before.StackInuse), float64(rss1 - rss0)
+		d(after.StackInuse, before.StackInuse), float64(rss1 - rss0),
+		d(peak.Sys-peak.HeapReleased, before.Sys-before.HeapReleased)
 }
