@@ -1,6 +1,7 @@
 package c2s_test
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,18 +11,20 @@ import (
 	"github.com/xmppd/xmppd/conf"
 	"github.com/xmppd/xmppd/mam"
 	"github.com/xmppd/xmppd/server/servertest"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqlite"
 	"github.com/xmppd/xmppd/wire"
 )
 
-// TestPausedSessionIsNotIdle: a session whose reading the server paused
-// because storage does not keep up (the archive queue is full, or
-// limits unacked-writes of its stanzas wait for their commits) is not
-// taken for a dead client by the keepalive, however long the pause: its
-// bytes, the answer to a ping included, wait unread in the socket by the
-// server's choice. Ending the link would lose what the client sent while
-// paused. Once storage goes on, everything the client sent is delivered
-// in order and acknowledged.
+// TestPausedSessionIsNotIdle: a sender whose storage does not keep up
+// (the archive queue is full, or limits unacked-writes of its stanzas wait
+// for their commits) is slowed: its reading pauses, its acks wait, the
+// archive queue stays within its bound. And it is not taken for a dead
+// client by the keepalive, however long the pause: its bytes, the answer
+// to a ping included, wait unread in the socket by the server's choice,
+// and ending the link would lose what it sent meanwhile. Once storage goes
+// on, everything it sent is delivered in order, acknowledged, and (real
+// archive) archived exactly once on both sides.
 func TestPausedSessionIsNotIdle(t *testing.T) {
 	for _, by := range []string{"archive-queue", "unacked-writes"} {
 		t.Run(by, func(t *testing.T) {
@@ -43,6 +46,7 @@ func TestPausedSessionIsNotIdle(t *testing.T) {
 
 			var paused <-chan struct{}
 			var release func()
+			var store storage.Archive
 			if by == "unacked-writes" {
 				h := newHolder(e)
 				ch := make(chan struct{})
@@ -54,7 +58,7 @@ func TestPausedSessionIsNotIdle(t *testing.T) {
 				})
 				paused, release = ch, func() { h.release(t, "hold:1") }
 			} else {
-				store := e.Srv.Store.Archive()
+				store = e.Srv.Store.Archive()
 				release = sqlite.HoldArchiveCommits(store)
 				paused = sqlite.ArchiveQueueFull(store)
 			}
@@ -74,6 +78,21 @@ func TestPausedSessionIsNotIdle(t *testing.T) {
 			}
 			_ = a.Send("<r xmlns='urn:xmpp:sm:3'/>")
 			servertest.Wait(t, paused, "alice's reading to pause")
+			if store != nil {
+				if q, _ := sqlite.ArchiveQueued(store); q > 2 {
+					t.Errorf("archive queue holds %d rows, past its bound of 2", q)
+				}
+			}
+			// No <a/> while the writes wait: everything alice got before
+			// bob's marker (not archived, so routed at once) is no ack.
+			if err := b.Send("<message to='alice@localhost/phone' id='mark'><x xmlns='urn:example:marker'/></message>"); err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range until(t, a, "mark") {
+				if isAck(st) {
+					t.Fatalf("acknowledged while storage held the writes: %s", st.Raw)
+				}
+			}
 			// Three keepalive checks while paused: enough for a ping and
 			// its timeout (ping-interval, then ping-timeout), whichever
 			// way they fall.
@@ -90,6 +109,44 @@ func TestPausedSessionIsNotIdle(t *testing.T) {
 			if err := a.Err(); err != nil {
 				t.Fatalf("alice's stream: %v", err)
 			}
+			if store == nil {
+				return
+			}
+			for _, c := range []*client.Client{a, b} {
+				if got := archivedBodies(t, c); strings.Join(got, ",") != strings.Join(bodies, ",") {
+					t.Errorf("%s's archive holds %q, want %q once each", c.JID, got, bodies)
+				}
+			}
 		})
+	}
+}
+
+// archivedBodies returns the bodies of c's archive (XEP-0313), oldest first.
+func archivedBodies(t *testing.T, c *client.Client) []string {
+	t.Helper()
+	if err := c.Send("<iq type='set' id='mamq'><query xmlns='urn:xmpp:mam:2'/></iq>"); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		st, err := c.Expect(timeout, func(st *wire.Stanza) bool {
+			return st.ID == "mamq" || (st.Kind == wire.KindMessage && client.Contains(st, "urn:xmpp:mam:2"))
+		})
+		if err != nil {
+			t.Fatalf("archive query: %v", err)
+		}
+		if st.Kind == wire.KindIQ {
+			if st.Type != "result" {
+				t.Fatalf("archive query: %s", st.Raw)
+			}
+			return out
+		}
+		var r struct {
+			Body string `xml:"result>forwarded>message>body"`
+		}
+		if err := st.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r.Body)
 	}
 }
