@@ -14,7 +14,8 @@
 # directory, default $XB_RUN/xmppd/data.snapshot), XMPPD (a binary to test instead of building
 # this checkout). Run it under the shared perf lock. One JSON line per run on stdout, with the
 # load average and, for open-loop runs, the bytes waiting unread in the server's c2s sockets
-# (Recv-Q) and in the clients' (Send-Q) halfway through the sending.
+# (Recv-Q) and in the clients' (Send-Q) halfway through the sending. PROFILE=FILE records the
+# server's CPU with perf for 10 s of the sending into FILE.NAME.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 K="${K:-5000}" DURATION="${DURATION:-20s}" PORT="${PORT:-25520}" DIR="${DIR:-/tmp/xmppd-closed-loop}"
@@ -64,6 +65,12 @@ for run in "$@"; do
     -pid "$pid" >"$DIR/out.json" 2>"$DIR/err.log" &
   bench=$!
   q=""
+  if [ -n "${PROFILE:-}" ]; then
+    # PROFILE=FILE: record the server's CPU (perf, 10 s) from 3 s into the sending.
+    until [ "$(ss -Htn state established "( sport = :$PORT )" | wc -l)" -ge "$K" ] || ! kill -0 "$bench" 2>/dev/null; do sleep 0.5; done
+    sleep 5
+    perf record -F 499 -g -p "$pid" -o "$PROFILE.$name" -- sleep 10 >/dev/null 2>&1 || true
+  fi
   if [ "$window" = 0 ]; then
     # Halfway through the sending (logins take a while; wait for every session first).
     until [ "$(ss -Htn state established "( sport = :$PORT )" | wc -l)" -ge "$K" ] || ! kill -0 "$bench" 2>/dev/null; do sleep 0.5; done
