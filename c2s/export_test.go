@@ -30,3 +30,10 @@ func OnRestack(t testing.TB, f func()) {
 	restackHook.Store(&f)
 	t.Cleanup(func() { restackHook.Store(nil) })
 }
+
+// OnIdleCheck calls f with the session's JID each time its keepalive timer
+// fires, until the test ends.
+func OnIdleCheck(t testing.TB, f func(jid string)) {
+	idleChecked.Store(&f)
+	t.Cleanup(func() { idleChecked.Store(nil) })
+}

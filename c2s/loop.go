@@ -152,6 +152,7 @@ func (r *reading) run() {
 		}
 	}()
 	for {
+		s.notReading.Store(false)
 		st, err := r.rd.Next()
 		if err != nil {
 			if r.restack(err) {
@@ -161,6 +162,10 @@ func (r *reading) run() {
 			clean = s.endWith(err, r.gen)
 			return
 		}
+		// From here to the next read the socket is not read: a pause
+		// below (or a handler waiting for storage) must not make the
+		// keepalive take the client for dead.
+		s.notReading.Store(true)
 		s.touch()
 		if wait := max(r.stanzas.take(1), r.bytes.take(float64(len(st.Raw)))); wait > 0 {
 			if s.throttled.Add(1) == 1 {

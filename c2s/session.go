@@ -58,6 +58,10 @@ type Session struct {
 
 	pingSent atomic.Int64 // unix nanos of an unanswered ping, 0 if none
 	idle     *time.Timer
+	// notReading is set while the stanza loop handles a stanza or pauses
+	// (inbound shaping, storage backpressure) instead of reading: silence
+	// then is the server's doing, not the client's (see checkIdle).
+	notReading atomic.Bool
 
 	throttled atomic.Uint64 // times reading paused for the inbound rate limit
 }
@@ -547,6 +551,9 @@ func (s *Session) touch() { s.pingSent.Store(0) }
 // checkIdle runs from the idle timer: it pings a silent client and drops
 // its link when the ping goes unanswered (XEP-0199 §4.2).
 func (s *Session) checkIdle() {
+	if f := idleChecked.Load(); f != nil {
+		(*f)(s.jstr)
+	}
 	s.mu.Lock()
 	in, ended := s.in, s.ended
 	hibernating := s.t == nil
@@ -556,6 +563,17 @@ func (s *Session) checkIdle() {
 	}
 	interval, timeout := s.srv.opts.PingInterval, s.srv.opts.PingTimeout
 	if hibernating {
+		s.idle.Reset(interval)
+		return
+	}
+	if s.notReading.Load() {
+		// The server is not reading this link (storage backpressure, the
+		// inbound rate limit, a slow handler): the client's bytes, a
+		// ping's answer included, wait unread in the socket, so its
+		// silence proves nothing. Ending the link would lose what the
+		// client sent and the server paused itself. Watch again a full
+		// interval later; reading, once it goes on, takes those bytes.
+		s.pingSent.Store(0)
 		s.idle.Reset(interval)
 		return
 	}
@@ -591,6 +609,10 @@ func (s *Session) checkIdle() {
 	s.Send(ping)
 	s.idle.Reset(timeout)
 }
+
+// idleChecked, when a test sets it, is called with the session's JID each
+// time the keepalive timer fires (checkIdle).
+var idleChecked atomic.Pointer[func(jid string)]
 
 // dropLink gives up on the current link as dead: a resumable session
 // hibernates, any other ends with the stream error cond.

@@ -16,7 +16,19 @@
 // SCRAM keys. With -pid the summary has the server's CPU per login, and
 // -steps 5000,10000,19000 reports its RSS per idle session at each count.
 //
+// The chat scenario is open-loop by default: each session writes one
+// message per -interval whatever the server does, stamped when it is
+// built, so under overload the latency measured is mostly the time
+// messages wait unread in socket buffers. -sm-window N makes it closed-loop,
+// as a mobile client with XEP-0198 sends: every session enables stream
+// management, requests an ack with each message and stops while N of its
+// messages are unacknowledged. It then reports the achieved send rate,
+// delivery latency (write → receipt), ack latency (write → the covering
+// <a/>), and checks off every acknowledged message at its recipient
+// (messages_lost_acked must be 0); bench/closed-loop.sh runs it.
+//
 //	xmppbench -addr 127.0.0.1:5222 -domain localhost -n 5000 -scenario chat
+//	xmppbench -addr 127.0.0.1:5222 -domain localhost -n 5000 -scenario chat -sm-window 1 -interval 250ms
 package main
 
 import (
@@ -48,6 +60,11 @@ type options struct {
 	register, warm, presence                             bool
 	steps                                                string
 	size                                                 int
+	// smWindow > 0 makes the chat closed-loop, as a mobile client with
+	// XEP-0198 behaves: a sender stops while smWindow of its messages are
+	// unacknowledged (see chatSM).
+	smWindow int
+	drain    time.Duration
 }
 
 // step is the server's memory once a number of sessions is logged in and
@@ -80,8 +97,28 @@ type summary struct {
 	DeliveredPerSec     float64 `json:"delivered_per_s,omitempty"`
 	LatP50ms            float64 `json:"latency_p50_ms,omitempty"`
 	LatP99ms            float64 `json:"latency_p99_ms,omitempty"`
-	LoadAvg             string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
-	Steps               []step  `json:"steps,omitempty"`
+	// Server RSS sampled every 250 ms while chatting: its peak, and the
+	// peak minus the RSS before the logins, per session.
+	RSSPeakKiB        int     `json:"server_rss_peak_kib,omitempty"`
+	RSSPeakPerSessKiB float64 `json:"server_rss_peak_per_session_kib,omitempty"`
+	// Closed-loop chat (-sm-window): the rate offered (sessions ÷
+	// interval) and achieved by the senders, the messages the server
+	// acknowledged, acknowledged ones that never reached their recipient
+	// (lost) and messages received more than once, the ack latency
+	// (write → the <a/> covering it), and the share of the sending time
+	// the senders spent waiting for a full window to open.
+	SMWindow        int     `json:"sm_window,omitempty"`
+	OfferedPerSec   float64 `json:"offered_per_s,omitempty"`
+	SentPerSec      float64 `json:"sent_per_s,omitempty"`
+	Acked           int64   `json:"messages_acked,omitempty"`
+	Lost            int64   `json:"messages_lost_acked"`
+	Duplicates      int64   `json:"messages_duplicated"`
+	AckP50ms        float64 `json:"ack_p50_ms,omitempty"`
+	AckP99ms        float64 `json:"ack_p99_ms,omitempty"`
+	WindowBlocked   float64 `json:"window_blocked_share,omitempty"`
+	DrainedAllAcked bool    `json:"drained_all_acked,omitempty"`
+	LoadAvg         string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
+	Steps           []step  `json:"steps,omitempty"`
 }
 
 func main() {
@@ -102,6 +139,9 @@ func main() {
 	flag.DurationVar(&o.interval, "interval", time.Second, "chat: each session sends one message per interval")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "chat: how long sessions chat")
 	flag.IntVar(&o.size, "size", 64, "chat: body bytes")
+	flag.IntVar(&o.smWindow, "sm-window", 0, "chat: closed loop with XEP-0198: each sender requests an ack with every message and stops\n"+
+		"sending while this many of its messages are unacknowledged (0: open loop, no stream management)")
+	flag.DurationVar(&o.drain, "drain", 30*time.Second, "chat with -sm-window: after sending, how long to wait for the last acks and deliveries")
 	flag.BoolVar(&o.register, "register", false, "create the users by in-band registration first")
 	flag.BoolVar(&o.presence, "presence", false, "idle: each session sends its initial presence after binding, as clients do")
 	flag.StringVar(&o.steps, "steps", "", "idle with -pid: comma-separated session counts (5000,10000,19000): log in up to each\n"+
@@ -319,7 +359,19 @@ func run(o options) (*summary, error) {
 		}
 		time.Sleep(o.hold)
 	case "chat":
-		chat(o, ok, sum)
+		stopRSS := sampleRSS(o.pid, &sum.RSSPeakKiB)
+		if o.smWindow > 0 {
+			if err := chatSM(o, ok, sum); err != nil {
+				stopRSS()
+				return nil, err
+			}
+		} else {
+			chat(o, ok, sum)
+		}
+		stopRSS()
+		if o.pid != 0 && sum.Sessions > 0 {
+			sum.RSSPeakPerSessKiB = float64(sum.RSSPeakKiB-sum.RSSBeforeKiB) / float64(sum.Sessions)
+		}
 	case "hibernate":
 		// Every session turns on XEP-0198 resumption, then its network
 		// goes away without a close: the server keeps them all hibernated.
@@ -390,6 +442,31 @@ func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
 		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	return sum, nil
+}
+
+// sampleRSS records the highest RSS of pid in *peak every 250 ms until
+// the returned function is called (which waits for the sampler to stop).
+func sampleRSS(pid int, peak *int) (stop func()) {
+	if pid == 0 {
+		return func() {}
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if r := rssKiB(pid); r > *peak {
+				*peak = r
+			}
+			select {
+			case <-t.C:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
 }
 
 func chat(o options, cs []*client.Client, sum *summary) {

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/client"
 	"github.com/xmppd/xmppd/sasl"
 	"github.com/xmppd/xmppd/server/servertest"
+	"github.com/xmppd/xmppd/storage/sqlite"
 )
 
 // A message the server bounces (type='error', carrying the stamped body
@@ -110,5 +112,70 @@ func TestCPUTicks(t *testing.T) {
 	}
 	if cpuTicks(0) != 0 {
 		t.Fatal("cpuTicks(0) must be 0 (no server pid)")
+	}
+}
+
+// chatSMRun logs in n users of e and runs the closed-loop chat on them.
+func chatSMRun(t *testing.T, e *servertest.Env, n int, o options) *summary {
+	t.Helper()
+	var cs []*client.Client
+	for i := 1; i <= n; i++ {
+		e.AddUser("user"+strconv.Itoa(i), "benchpass")
+		c := e.Login("user"+strconv.Itoa(i), "benchpass", "bench")
+		defer c.Close()
+		cs = append(cs, c)
+	}
+	sum := &summary{}
+	if err := chatSM(o, cs, sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// -sm-window: every message the server acknowledged reached its recipient
+// once, and the run accounts for all of it (sent, acknowledged, received).
+func TestSMWindowAccounts(t *testing.T) {
+	e := servertest.Start(t, nil)
+	sum := chatSMRun(t, e, 4, options{smWindow: 3, interval: 10 * time.Millisecond, duration: 300 * time.Millisecond,
+		drain: time.Minute, size: 64})
+	if sum.Sent == 0 || sum.Acked != sum.Sent || sum.Delivered != sum.Sent || !sum.DrainedAllAcked {
+		t.Fatalf("sent %d, acked %d, delivered %d, drained %v: want all sent acknowledged and delivered",
+			sum.Sent, sum.Acked, sum.Delivered, sum.DrainedAllAcked)
+	}
+	if sum.Lost != 0 || sum.Duplicates != 0 || sum.Bounced != 0 {
+		t.Fatalf("lost %d, duplicated %d, bounced %d", sum.Lost, sum.Duplicates, sum.Bounced)
+	}
+	if sum.AckP99ms <= 0 || sum.LatP99ms <= 0 || sum.OfferedPerSec != 400 {
+		t.Fatalf("ack p99 %v, latency p99 %v, offered %v/s", sum.AckP99ms, sum.LatP99ms, sum.OfferedPerSec)
+	}
+}
+
+// -sm-window is closed-loop: while the server acknowledges nothing (its
+// archive holds every commit), no sender has more than the window
+// unacknowledged, and every one of them waits; once the archive commits
+// again everything sent is acknowledged and delivered once.
+func TestSMWindowStopsSenders(t *testing.T) {
+	e := servertest.Start(t, nil)
+	release := sqlite.HoldArchiveCommits(e.Srv.Store.Archive())
+	const n, window = 3, 2
+	smSent = func(r *smChat) {
+		for i, s := range r.senders {
+			s.mu.Lock()
+			sent, acked := len(s.wrote), s.acked
+			s.mu.Unlock()
+			if sent > window || acked != 0 {
+				t.Errorf("sender %d: %d sent, %d acknowledged while the archive held every commit; window %d", i, sent, acked, window)
+			}
+		}
+		release()
+	}
+	defer func() { smSent = nil }()
+	sum := chatSMRun(t, e, n, options{smWindow: window, interval: time.Millisecond, duration: 200 * time.Millisecond,
+		drain: time.Minute, size: 64})
+	if sum.Sent == 0 || sum.Acked != sum.Sent || sum.Delivered != sum.Sent || sum.Lost != 0 || sum.Duplicates != 0 {
+		t.Fatalf("sent %d, acked %d, delivered %d, lost %d, duplicated %d", sum.Sent, sum.Acked, sum.Delivered, sum.Lost, sum.Duplicates)
+	}
+	if sum.WindowBlocked <= 0 {
+		t.Fatalf("window blocked share %v: the senders never waited", sum.WindowBlocked)
 	}
 }
