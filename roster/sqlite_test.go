@@ -128,7 +128,7 @@ func TestSubscriptionsReadInTheWriter(t *testing.T) {
 	e.send(ty, `<presence type='subscribe' to='romeo@example.com'/>`)
 	e.send(r, `<presence type='unsubscribed' to='tybalt@example.com'/>`)
 	e.send(r, `<presence type='subscribed' to='mercutio@example.com'/>`) // pre-approval: romeo's second item
-	e.send(r, `<presence type='subscribe' to='benvolio@example.com'/>`) // a third: the roster is full
+	e.send(r, `<presence type='subscribe' to='benvolio@example.com'/>`)  // a third: the roster is full
 	got := r.Take(t)
 	if errs := filter(got, wire.KindPresence, "error"); len(errs) != 1 || !strings.Contains(string(errs[0].Raw), "not-allowed") {
 		t.Errorf("romeo's third item: want one not-allowed error, got %s", describe(got))
