@@ -106,4 +106,46 @@ func TestHandshakeSurvivesDisconnect(t *testing.T) {
 			t.Errorf("final roster: %s", r)
 		}
 	}
+
+	// 4. A request whose sender's connection dies right after sending it is
+	// handled whole or not at all: if the asker's item has ask='subscribe',
+	// the contact got the request and has it pending at his next login;
+	// if not, he has nothing from her. Her other resource sees her
+	// unavailable presence once the dead session has ended, after the
+	// server handled whatever it had read from it.
+	carol := e.AddUser("carol", "pw-carol-1")
+	w := e.Login("carol", "pw-carol-1", "watch")
+	if _, err := w.IQ(timeout, "<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>", "r"); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Send("<presence/>")
+	c := online("carol", "pw-carol-1")
+	if _, err := w.Expect(timeout, func(s *wire.Stanza) bool {
+		return s.Kind == wire.KindPresence && s.Type == "" && s.From == carol+"/r"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Send("<presence to='" + bob + "' type='subscribe'/>")
+	_ = c.Abort()
+	if _, err := w.Expect(timeout, func(s *wire.Stanza) bool {
+		return s.Kind == wire.KindPresence && s.Type == "unavailable" && s.From == carol+"/r"
+	}); err != nil {
+		t.Fatalf("carol/r's end: %v", err)
+	}
+	r := roster(w)
+	asked := strings.Contains(r, "jid='"+bob+"'")
+	if asked && !strings.Contains(r, "ask='subscribe'") {
+		t.Fatalf("carol's roster after her request: %s", r)
+	}
+	// Whatever bob got live came before the answer to this roster get.
+	roster(b)
+	if _, err := b.Expect(time.Nanosecond, request(carol)); (err == nil) != asked {
+		t.Errorf("carol's item for bob: %v; bob got her request live: %v", asked, err == nil)
+	}
+	_ = b.Close()
+	b = online("bob", "pw-bob-1")
+	roster(b) // after his initial presence and the pending requests it brings
+	if _, err := b.Expect(time.Nanosecond, request(carol)); (err == nil) != asked {
+		t.Errorf("carol's item for bob: %v; her request pending at bob's next login: %v", asked, err == nil)
+	}
 }

@@ -224,38 +224,87 @@ func (m *Module) item(ctx context.Context, owner, contact string) (storage.Roste
 	return it, true, nil
 }
 
-// save stores the new state of an item after a subscription change and
-// pushes it when the user can see the change. A hidden item whose state
+// plan decides how the new state after of an item (before, when it
+// existed) is stored after a subscription change. A hidden item whose state
 // ties it to the user becomes visible. An item the user cannot see (new, or
 // hidden) that is left with neither a pending request nor a subscription
-// state is not stored, or removed. It returns false when the item could not
-// be stored (logged).
-func (m *Module) save(ctx context.Context, owner string, before, after storage.RosterItem, existed bool) bool {
+// state is not stored, or removed. An unchanged state is not written.
+func plan(before, after storage.RosterItem, existed bool) (storage.RosterItem, storage.RosterOp) {
 	if after.Hidden && tied(after) {
 		after.Hidden = false
 	}
 	if (!existed || before.Hidden) && !after.PendingIn && !tied(after) {
 		if !existed {
-			return true
+			return after, storage.RosterKeep
 		}
-		if _, err := m.store.Remove(ctx, owner, after.JID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			m.log.Error("removing roster item failed", "owner", owner, "contact", after.JID, "err", err)
-			return false
-		}
-		return true
+		return after, storage.RosterRemove
 	}
 	if existed && sameState(before, after) {
-		return true
+		return after, storage.RosterKeep
 	}
-	ver, err := m.store.Put(ctx, owner, after)
-	if err != nil {
-		m.log.Error("storing roster item failed", "owner", owner, "contact", after.JID, "err", err)
-		return false
+	return after, storage.RosterPut
+}
+
+// errRosterFull ends a change that would make the roster hold more than
+// MaxItems visible items.
+var errRosterFull = errors.New("roster: roster full")
+
+// change applies fn (see storage.RosterUpdateFunc) to one item of owner's
+// roster and stores the result, durably, then pushes the change when the
+// user can see it. The caller holds owner's lock, so pushes of one owner go
+// out in version order. With a storage.RosterUpdater the read, fn and the
+// write happen in one step in the store (for SQLite: on the writer, inside
+// its shared transaction); otherwise the item is read, and then put or
+// removed.
+func (m *Module) change(ctx context.Context, owner, contact string, fn storage.RosterUpdateFunc) (storage.RosterUpdate, error) {
+	var res storage.RosterUpdate
+	if u, ok := m.store.(storage.RosterUpdater); ok {
+		var err error
+		if res, err = u.Update(ctx, owner, contact, fn); err != nil {
+			return res, err
+		}
+	} else {
+		cur, existed, err := m.item(ctx, owner, contact)
+		if err != nil {
+			return res, err
+		}
+		count := func() (all, visible int, err error) {
+			items, _, err := m.store.Items(ctx, owner)
+			for _, it := range items {
+				if !it.Hidden {
+					visible++
+				}
+			}
+			return len(items), visible, err
+		}
+		next, op, err := fn(cur, existed, count)
+		res = storage.RosterUpdate{Before: cur, Found: existed, After: cur}
+		if err != nil {
+			return res, err
+		}
+		switch {
+		case op == storage.RosterPut:
+			next.JID = contact
+			if res.Version, err = m.store.Put(ctx, owner, next); err != nil {
+				return res, err
+			}
+			res.After, res.Op = next, op
+		case op == storage.RosterRemove && existed:
+			res.Version, err = m.store.Remove(ctx, owner, contact)
+			if errors.Is(err, storage.ErrNotFound) {
+				return res, nil
+			}
+			if err != nil {
+				return res, err
+			}
+			res.Op = op
+		}
 	}
-	if visibleChange(before, after, existed) {
-		m.push(owner, after, ver, false)
+	normSub(&res.Before)
+	if res.Op == storage.RosterPut && visibleChange(res.Before, res.After, res.Found) {
+		m.push(owner, res.After, res.Version, false)
 	}
-	return true
+	return res, nil
 }
 
 func sameState(a, b storage.RosterItem) bool {

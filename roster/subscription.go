@@ -2,6 +2,7 @@ package roster
 
 import (
 	"context"
+	"errors"
 
 	"mellium.im/xmpp/jid"
 
@@ -110,29 +111,30 @@ func (m *Module) outboundSubscription(c *router.Context) {
 		return // a subscription to oneself is implicit
 	}
 	userS, contactS := user.String(), contact.String()
+	var route bool
 	unlock := m.lock(userS)
-	cur, existed, err := m.item(c, userS, contactS)
-	if err != nil {
-		unlock()
-		m.log.Error("reading roster item failed", "owner", userS, "err", err)
-		c.Error("wait", "internal-server-error", "")
-		return
-	}
-	next, route := outboundTransition(st.Type, cur)
-	if (!existed || cur.Hidden) && tied(next) { // the item becomes visible
-		full, err := m.full(c, userS)
-		if err == nil && full {
-			unlock()
-			c.Error("cancel", "not-allowed", "The roster is full")
-			return
+	res, err := m.change(c, userS, contactS, func(cur storage.RosterItem, existed bool, count storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+		var next storage.RosterItem
+		next, route = outboundTransition(st.Type, cur)
+		if (!existed || cur.Hidden) && tied(next) && m.opts.MaxItems > 0 { // the item becomes visible
+			if _, visible, err := count(); err == nil && visible >= m.opts.MaxItems {
+				return cur, storage.RosterKeep, errRosterFull
+			}
 		}
-	}
-	ok := m.save(c, userS, cur, next, existed)
+		next, op := plan(cur, next, existed)
+		return next, op, nil
+	})
 	unlock()
-	if !ok {
+	switch {
+	case errors.Is(err, errRosterFull):
+		c.Error("cancel", "not-allowed", "The roster is full")
+		return
+	case err != nil:
+		m.log.Error("storing roster item failed", "owner", userS, "contact", contactS, "err", err)
 		c.Error("wait", "internal-server-error", "")
 		return
 	}
+	cur := res.Before
 	if !route {
 		return
 	}
@@ -177,34 +179,40 @@ func (m *Module) inboundSubscription(c *router.Context) {
 		in = restamp(st, contactS, userS)
 	}
 
+	var deliver, autoReply bool
 	unlock := m.lock(userS)
-	cur, existed, err := m.item(c, userS, contactS)
+	res, err := m.change(c, userS, contactS, func(cur storage.RosterItem, existed bool, count storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+		var next storage.RosterItem
+		next, deliver, autoReply = inboundTransition(st.Type, cur)
+		if next.PendingIn && !cur.PendingIn {
+			if len(in.Raw) <= maxPendingXML {
+				next.PendingInXML = in.Raw
+			} // else redelivered as a plain <presence type='subscribe'/>
+			if !existed {
+				// Kept only to remember the request: not in the user's roster
+				// until she answers or adds the contact herself.
+				next.Hidden = true
+				if m.opts.MaxItems > 0 {
+					// Strangers' requests are kept only while there is room.
+					if all, _, err := count(); err != nil || all >= m.opts.MaxItems {
+						return cur, storage.RosterKeep, nil
+					}
+				}
+			}
+		}
+		next, op := plan(cur, next, existed)
+		return next, op, nil
+	})
+	unlock()
 	if err != nil {
-		unlock()
-		m.log.Error("reading roster item failed", "owner", userS, "err", err)
+		// Nothing is delivered that is not stored: the sender may retry.
+		m.log.Error("storing roster item failed", "owner", userS, "contact", contactS, "err", err)
+		if st.Type == "subscribe" {
+			c.Error("wait", "internal-server-error", "")
+		}
 		return
 	}
-	next, deliver, autoReply := inboundTransition(st.Type, cur)
-	keep := true
-	if next.PendingIn && !cur.PendingIn {
-		if len(in.Raw) <= maxPendingXML {
-			next.PendingInXML = in.Raw
-		} // else redelivered as a plain <presence type='subscribe'/>
-		if !existed {
-			// Kept only to remember the request: not in the user's roster
-			// until she answers or adds the contact herself.
-			next.Hidden = true
-		}
-		if !existed && m.opts.MaxItems > 0 {
-			// Strangers' requests are kept only while there is room.
-			items, _, err := m.store.Items(c, userS)
-			keep = err == nil && len(items) < m.opts.MaxItems
-		}
-	}
-	if keep {
-		m.save(c, userS, cur, next, existed)
-	}
-	unlock()
+	cur := res.Before
 
 	if deliver {
 		m.deliver(user, in.Raw, st.Type == "subscribe")

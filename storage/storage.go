@@ -139,6 +139,46 @@ type Roster interface {
 	Version(ctx context.Context, owner string) (uint64, error)
 }
 
+// RosterOp is what RosterUpdater.Update does with the item its function
+// returns.
+type RosterOp int
+
+const (
+	RosterKeep   RosterOp = iota // write nothing; the version stays
+	RosterPut                    // store the item, as Put
+	RosterRemove                 // delete the item, as Remove (nothing to delete: as RosterKeep)
+)
+
+// RosterCounts counts an owner's items, as RosterUpdater.Update sees them:
+// all of them, and those not Hidden.
+type RosterCounts func() (all, visible int, err error)
+
+// RosterUpdateFunc decides the new state of one item from its current one
+// (found false: a zero item with the contact's JID and SubNone). It runs
+// while the store holds the item, so it must be quick and must not call the
+// store; it may run more than once for one Update (the last run's result is
+// the one applied). An error leaves the item as it was and is returned by
+// Update.
+type RosterUpdateFunc func(cur RosterItem, found bool, count RosterCounts) (RosterItem, RosterOp, error)
+
+// RosterUpdate is the result of RosterUpdater.Update.
+type RosterUpdate struct {
+	Before  RosterItem // the item read (see RosterUpdateFunc)
+	Found   bool
+	After   RosterItem // the item stored (RosterPut), removed (RosterRemove), or Before
+	Op      RosterOp   // what was done (RosterKeep when a removal found nothing)
+	Version uint64     // the new version after RosterPut or RosterRemove; 0 for RosterKeep
+}
+
+// RosterUpdater is a Roster that reads, changes and writes one item as one
+// step: no other change of that item comes between the read and the write,
+// and the change is durable when Update returns. The roster module uses it
+// when the store has it, for subscription changes (a read-modify-write of
+// one item each), and Item then Put or Remove under its own lock otherwise.
+type RosterUpdater interface {
+	Update(ctx context.Context, owner, contact string, fn RosterUpdateFunc) (RosterUpdate, error)
+}
+
 // OfflineMessage is a message stored for an account with no available resource.
 type OfflineMessage struct {
 	Seq    int64     // store-assigned, increasing in arrival order

@@ -37,16 +37,19 @@ type roster struct {
 // maxRosterBatch bounds the changes written in one transaction.
 const maxRosterBatch = 1024
 
-// rosterReq is one queued change: a Put (item set) or a Remove.
+// rosterReq is one queued change: a Put (item set), a Remove or an Update.
 type rosterReq struct {
 	ctx     context.Context
 	owner   string
 	remove  bool
 	item    storage.RosterItem // Put: Subscription normalized
 	groups  []string           // Put: sorted, unique
-	contact string             // Remove
+	contact string             // Remove, Update
+	update  storage.RosterUpdateFunc
+	res     storage.RosterUpdate // Update's result
 	ver     uint64
 	err     error
+	alone   bool // err concerns this change alone: the batch goes on
 	done    chan struct{}
 }
 
@@ -105,18 +108,11 @@ func (r *roster) Items(ctx context.Context, owner string) ([]storage.RosterItem,
 }
 
 func (r *roster) Item(ctx context.Context, owner, contact string) (storage.RosterItem, error) {
-	rows, err := r.s.r.QueryContext(ctx, itemsQuery+" AND i.contact = ? ORDER BY g.grp", owner, contact)
-	if err != nil {
-		return storage.RosterItem{}, err
+	it, found, err := readItem(ctx, r.s.r, owner, contact)
+	if err == nil && !found {
+		err = storage.ErrNotFound
 	}
-	items, _, err := scanItems(rows)
-	if err != nil {
-		return storage.RosterItem{}, err
-	}
-	if len(items) == 0 {
-		return storage.RosterItem{}, storage.ErrNotFound
-	}
-	return items[0], nil
+	return it, err
 }
 
 // bump increments the owner's roster version inside tx; ErrNotFound when
@@ -131,25 +127,140 @@ func bump(ctx context.Context, tx *sql.Tx, owner string) (uint64, error) {
 	return ver, err
 }
 
-func (r *roster) Put(ctx context.Context, owner string, item storage.RosterItem) (uint64, error) {
-	sub := item.Subscription
-	switch sub {
+// normalize checks an item's subscription (empty: none) and returns its
+// groups sorted and unique.
+func normalize(item *storage.RosterItem) ([]string, error) {
+	switch item.Subscription {
 	case "":
-		sub = storage.SubNone
+		item.Subscription = storage.SubNone
 	case storage.SubNone, storage.SubTo, storage.SubFrom, storage.SubBoth:
 	default:
-		return 0, fmt.Errorf("sqlite: roster item %s: invalid subscription %q", item.JID, sub)
+		return nil, fmt.Errorf("sqlite: roster item %s: invalid subscription %q", item.JID, item.Subscription)
 	}
 	groups := slices.Clone(item.Groups)
 	slices.Sort(groups)
-	groups = slices.Compact(groups)
+	return slices.Compact(groups), nil
+}
 
-	item.Subscription = sub
+func (r *roster) Put(ctx context.Context, owner string, item storage.RosterItem) (uint64, error) {
+	groups, err := normalize(&item)
+	if err != nil {
+		return 0, err
+	}
 	return r.do(ctx, &rosterReq{owner: owner, item: item, groups: groups})
 }
 
-// put writes one item inside the batch transaction.
-func put(ctx context.Context, tx *sql.Tx, owner string, item storage.RosterItem, groups []string) (uint64, error) {
+// Update implements storage.RosterUpdater. The item is read, changed and
+// written by the writer goroutine, inside the batch transaction, on the
+// writer connection: the read sees every change committed or queued before
+// it, and costs no read-pool query (whose page cache every commit
+// invalidates).
+func (r *roster) Update(ctx context.Context, owner, contact string, fn storage.RosterUpdateFunc) (storage.RosterUpdate, error) {
+	req := &rosterReq{owner: owner, contact: contact, update: fn}
+	_, err := r.do(ctx, req)
+	return req.res, err
+}
+
+// itemQuery reads one item, and whether it has groups. (The same read as a
+// LEFT JOIN with roster_groups cost SQLite five times as much.)
+const itemQuery = `SELECT name, subscription, ask, pending_in, pending_in_xml, approved, hidden,
+		EXISTS (SELECT 1 FROM roster_groups g WHERE g.owner = i.owner AND g.contact = i.contact)
+	FROM roster_items i WHERE owner = ? AND contact = ?`
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readItem reads one item; found false (and a zero item with the
+// contact's JID and SubNone) when there is none.
+func readItem(ctx context.Context, q querier, owner, contact string) (storage.RosterItem, bool, error) {
+	it := storage.RosterItem{JID: contact, Subscription: storage.SubNone}
+	var (
+		sub       string
+		xml       []byte
+		hasGroups bool
+	)
+	err := q.QueryRowContext(ctx, itemQuery, owner, contact).Scan(&it.Name, &sub, &it.Ask, &it.PendingIn, &xml,
+		&it.Approved, &it.Hidden, &hasGroups)
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, false, nil
+	}
+	if err != nil {
+		return it, false, err
+	}
+	it.Subscription, it.PendingInXML = storage.Subscription(sub), xml
+	if !hasGroups {
+		return it, true, nil
+	}
+	rows, err := q.QueryContext(ctx, "SELECT grp FROM roster_groups WHERE owner = ? AND contact = ? ORDER BY grp", owner, contact)
+	if err != nil {
+		return it, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return it, false, err
+		}
+		it.Groups = append(it.Groups, g)
+	}
+	return it, true, rows.Err()
+}
+
+// update runs one Update inside the batch transaction. Errors of the
+// function, and a Put for an unknown owner (found before writing), concern
+// this change alone (q.alone).
+func update(ctx context.Context, tx *sql.Tx, q *rosterReq) error {
+	cur, found, err := readItem(ctx, tx, q.owner, q.contact)
+	if err != nil {
+		return err
+	}
+	count := func() (all, visible int, err error) {
+		err = tx.QueryRowContext(ctx,
+			"SELECT count(*), coalesce(sum(hidden = 0), 0) FROM roster_items WHERE owner = ?", q.owner).Scan(&all, &visible)
+		return all, visible, err
+	}
+	next, op, err := q.update(cur, found, count)
+	q.res = storage.RosterUpdate{Before: cur, Found: found, After: cur, Op: storage.RosterKeep}
+	if err != nil {
+		q.alone = true
+		return err
+	}
+	switch {
+	case op == storage.RosterPut:
+		next.JID = q.contact
+		groups, err := normalize(&next)
+		if err != nil {
+			q.alone = true
+			return err
+		}
+		next.Groups = groups
+		var old []string
+		if found {
+			old = cur.Groups
+		}
+		ver, err := put(ctx, tx, q.owner, next, groups, old, true)
+		if err != nil {
+			q.alone = errors.Is(err, storage.ErrNotFound)
+			return err
+		}
+		q.res.After, q.res.Op, q.res.Version = next, op, ver
+	case op == storage.RosterRemove && found:
+		ver, err := remove(ctx, tx, q.owner, q.contact)
+		if err != nil {
+			return err
+		}
+		q.res.Op, q.res.Version = op, ver
+	}
+	return nil
+}
+
+// put writes one item inside the batch transaction. When oldKnown, old are
+// the groups the item has now (none when it does not exist: they go with
+// their item), and the groups are rewritten only when they differ.
+func put(ctx context.Context, tx *sql.Tx, owner string, item storage.RosterItem, groups, old []string, oldKnown bool) (uint64, error) {
 	ver, err := bump(ctx, tx, owner)
 	if err != nil {
 		return 0, err
@@ -165,9 +276,14 @@ func put(ctx context.Context, tx *sql.Tx, owner string, item storage.RosterItem,
 		item.Hidden); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx,
-		"DELETE FROM roster_groups WHERE owner = ? AND contact = ?", owner, item.JID); err != nil {
-		return 0, err
+	if oldKnown && slices.Equal(old, groups) {
+		return ver, nil
+	}
+	if !oldKnown || len(old) > 0 {
+		if _, err := tx.ExecContext(ctx,
+			"DELETE FROM roster_groups WHERE owner = ? AND contact = ?", owner, item.JID); err != nil {
+			return 0, err
+		}
 	}
 	for _, g := range groups {
 		if _, err := tx.ExecContext(ctx,
@@ -269,7 +385,7 @@ func (r *roster) commitAll(reqs []*rosterReq) error {
 	ctx := context.Background() // the batch is not any one caller's
 	fail := func(err error) error {
 		for _, q := range reqs {
-			q.ver, q.err = 0, err
+			q.ver, q.err, q.res = 0, err, storage.RosterUpdate{}
 		}
 		return err
 	}
@@ -278,12 +394,16 @@ func (r *roster) commitAll(reqs []*rosterReq) error {
 		return fail(err)
 	}
 	for _, q := range reqs {
-		if q.remove {
+		q.alone = false
+		switch {
+		case q.update != nil:
+			q.err = update(ctx, tx, q)
+		case q.remove:
 			q.ver, q.err = remove(ctx, tx, q.owner, q.contact)
-		} else {
-			q.ver, q.err = put(ctx, tx, q.owner, q.item, q.groups)
+		default:
+			q.ver, q.err = put(ctx, tx, q.owner, q.item, q.groups, nil, false)
 		}
-		if q.err != nil && !errors.Is(q.err, storage.ErrNotFound) {
+		if q.err != nil && !q.alone && !errors.Is(q.err, storage.ErrNotFound) {
 			err := q.err
 			tx.Rollback()
 			return fail(err)

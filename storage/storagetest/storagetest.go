@@ -824,6 +824,173 @@ func testRoster(t *testing.T, open opener) {
 			}
 		}
 	})
+
+	t.Run("Update", func(t *testing.T) { testRosterUpdate(t, open) })
+}
+
+// testRosterUpdate checks storage.RosterUpdater, for stores that have it.
+func testRosterUpdate(t *testing.T, open opener) {
+	const owner = "romeo@montague.example"
+	updater := func(t *testing.T) (storage.RosterUpdater, storage.Roster, context.Context) {
+		t.Helper()
+		s := open(t)
+		u, ok := s.Roster().(storage.RosterUpdater)
+		if !ok {
+			t.Skip("the store's Roster is not a storage.RosterUpdater")
+		}
+		create(t, s, owner)
+		return u, s.Roster(), t.Context()
+	}
+	set := func(it storage.RosterItem, op storage.RosterOp) storage.RosterUpdateFunc {
+		return func(storage.RosterItem, bool, storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+			return it, op, nil
+		}
+	}
+
+	t.Run("PutKeepRemove", func(t *testing.T) {
+		u, r, ctx := updater(t)
+		const c = "juliet@capulet.example"
+		want := storage.RosterItem{JID: c, Name: "J", Subscription: storage.SubTo, Groups: []string{"b", "a", "b"},
+			PendingIn: true, PendingInXML: []byte("<presence type='subscribe'/>")}
+		var seen storage.RosterItem
+		var seenFound bool
+		res, err := u.Update(ctx, owner, c, func(cur storage.RosterItem, found bool, _ storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+			seen, seenFound = cur, found
+			return want, storage.RosterPut, nil
+		})
+		noErr(t, "Update(new)", err)
+		if seenFound || seen.JID != c || seen.Subscription != storage.SubNone || seen.Ask || seen.PendingIn || len(seen.Groups) != 0 {
+			t.Errorf("a missing item was seen as %s (found %v), want a zero item with its JID and none", itemString(seen), seenFound)
+		}
+		want.Groups = []string{"a", "b"}
+		if res.Op != storage.RosterPut || res.Found || !itemEqual(res.After, want) {
+			t.Errorf("Update(new) = %+v, want Put of %s", res, itemString(want))
+		}
+		got, err := r.Item(ctx, owner, c)
+		noErr(t, "Item", err)
+		if !itemEqual(got, want) {
+			t.Errorf("stored %s, want %s", itemString(got), itemString(want))
+		}
+		if v, _ := r.Version(ctx, owner); v != res.Version || v == 0 {
+			t.Errorf("Version = %d, Update returned %d", v, res.Version)
+		}
+
+		// The function sees the stored item; keeping it changes nothing.
+		v0 := res.Version
+		res, err = u.Update(ctx, owner, c, func(cur storage.RosterItem, found bool, _ storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+			seen, seenFound = cur, found
+			cur.Name = "not stored"
+			return cur, storage.RosterKeep, nil
+		})
+		noErr(t, "Update(keep)", err)
+		if !seenFound || !itemEqual(seen, want) {
+			t.Errorf("Update saw %s (found %v), want %s", itemString(seen), seenFound, itemString(want))
+		}
+		if res.Op != storage.RosterKeep || res.Version != 0 || !itemEqual(res.Before, want) {
+			t.Errorf("Update(keep) = %+v", res)
+		}
+		if v, _ := r.Version(ctx, owner); v != v0 {
+			t.Errorf("Keep changed the version from %d to %d", v0, v)
+		}
+
+		// A change keeps the groups the function leaves alone.
+		res, err = u.Update(ctx, owner, c, func(cur storage.RosterItem, _ bool, _ storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+			cur.Subscription, cur.PendingIn, cur.PendingInXML = storage.SubBoth, false, nil
+			return cur, storage.RosterPut, nil
+		})
+		noErr(t, "Update(change)", err)
+		want.Subscription, want.PendingIn, want.PendingInXML = storage.SubBoth, false, nil
+		if got, _ := r.Item(ctx, owner, c); !itemEqual(got, want) || res.Version <= v0 {
+			t.Errorf("after a change: %s (version %d after %d), want %s", itemString(got), res.Version, v0, itemString(want))
+		}
+
+		// Remove, then removing what is not there: Keep, version unchanged.
+		res, err = u.Update(ctx, owner, c, set(storage.RosterItem{}, storage.RosterRemove))
+		noErr(t, "Update(remove)", err)
+		if res.Op != storage.RosterRemove || !res.Found {
+			t.Errorf("Update(remove) = %+v", res)
+		}
+		_, err = r.Item(ctx, owner, c)
+		isErr(t, "Item(removed)", err, storage.ErrNotFound)
+		v1 := res.Version
+		res, err = u.Update(ctx, owner, c, set(storage.RosterItem{}, storage.RosterRemove))
+		noErr(t, "Update(remove absent)", err)
+		if v, _ := r.Version(ctx, owner); res.Op != storage.RosterKeep || v != v1 {
+			t.Errorf("removing an absent item: %+v, version %d after %d", res, v, v1)
+		}
+	})
+
+	t.Run("FunctionError", func(t *testing.T) {
+		u, r, ctx := updater(t)
+		boom := errors.New("no")
+		_, err := u.Update(ctx, owner, "a@example.com", func(storage.RosterItem, bool, storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+			return storage.RosterItem{JID: "a@example.com"}, storage.RosterPut, boom
+		})
+		isErr(t, "Update", err, boom)
+		if items, v, _ := r.Items(ctx, owner); len(items) != 0 || v != 0 {
+			t.Errorf("a failed Update left %s, version %d", itemsString(items), v)
+		}
+	})
+
+	t.Run("UnknownOwner", func(t *testing.T) {
+		u, r, ctx := updater(t)
+		_, err := u.Update(ctx, "nobody@example.com", "a@example.com", set(storage.RosterItem{JID: "a@example.com"}, storage.RosterPut))
+		isErr(t, "Update(no account)", err, storage.ErrNotFound)
+		// The owner's own changes are unaffected.
+		_, err = u.Update(ctx, owner, "a@example.com", set(storage.RosterItem{JID: "a@example.com"}, storage.RosterPut))
+		noErr(t, "Update", err)
+		if items, _, _ := r.Items(ctx, owner); len(items) != 1 {
+			t.Errorf("Items = %s", itemsString(items))
+		}
+	})
+
+	t.Run("Counts", func(t *testing.T) {
+		u, r, ctx := updater(t)
+		for i, hidden := range []bool{false, true, false} {
+			_, err := r.Put(ctx, owner, storage.RosterItem{JID: fmt.Sprintf("c%d@example.com", i), Hidden: hidden})
+			noErr(t, "Put", err)
+		}
+		var all, visible int
+		_, err := u.Update(ctx, owner, "new@example.com", func(cur storage.RosterItem, _ bool, count storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+			var err error
+			all, visible, err = count()
+			return cur, storage.RosterKeep, err
+		})
+		noErr(t, "Update", err)
+		if all != 3 || visible != 2 {
+			t.Errorf("counts = %d all, %d visible; want 3, 2", all, visible)
+		}
+	})
+
+	t.Run("Atomic", func(t *testing.T) {
+		// Concurrent read-modify-writes of one item lose nothing: each
+		// adds one to a counter kept in the item's name.
+		u, r, ctx := updater(t)
+		const n = 64
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() {
+				_, err := u.Update(ctx, owner, "counter@example.com", func(cur storage.RosterItem, _ bool, _ storage.RosterCounts) (storage.RosterItem, storage.RosterOp, error) {
+					k := 0
+					fmt.Sscan(cur.Name, &k)
+					cur.Name = fmt.Sprint(k + 1)
+					return cur, storage.RosterPut, nil
+				})
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			noErr(t, "concurrent Update", err)
+		}
+		got, err := r.Item(ctx, owner, "counter@example.com")
+		noErr(t, "Item", err)
+		if got.Name != fmt.Sprint(n) {
+			t.Errorf("counter = %q after %d concurrent Updates", got.Name, n)
+		}
+	})
 }
 
 // Offline.
