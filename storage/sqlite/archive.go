@@ -963,22 +963,6 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 	return page, tx.Commit()
 }
 
-func (a *archive) FindByMessageID(ctx context.Context, owner, withBare string, outgoing bool, id string) (storage.ArchiveMessage, error) {
-	if id == "" {
-		return storage.ArchiveMessage{}, storage.ErrNotFound
-	}
-	if err := a.settle(ctx, owner); err != nil {
-		return storage.ArchiveMessage{}, err
-	}
-	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+
-		" FROM archive WHERE owner = ? AND with_bare = ? AND outgoing = ? AND (msg_id = ? OR origin_id = ?) ORDER BY seq DESC LIMIT 1",
-		owner, withBare, outgoing, id, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, storage.ErrNotFound
-	}
-	return m, err
-}
-
 // secureDelete runs fn with SQLite's secure_delete on for the writer
 // connection: the content of deleted or replaced rows is overwritten with
 // zeros in the database pages instead of lingering in free space.
