@@ -166,7 +166,7 @@ func Fill(ctx context.Context, st storage.Store, s *State, rows int64, progress 
 		var n int64
 		for k := 0; k < per && s.Rows+n < rows; k++ {
 			m := min(int64(s.Batch), rows-s.Rows-n)
-			part := g.batch(buf[len(buf):len(buf)], (s.Rows+n)/int64(s.Batch), s.Rows+n, int(m))
+			part := g.batch(buf[len(buf):], (s.Rows+n)/int64(s.Batch), s.Rows+n, int(m))
 			buf = append(buf, part...)
 			n += m
 			if m < int64(s.Batch) {
