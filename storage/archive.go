@@ -147,7 +147,10 @@ type Archive interface {
 	// FindByMessageID returns the newest message of owner's archive in the
 	// given direction (outgoing or not) whose With has the bare JID withBare
 	// and whose MessageID or OriginID is id; ErrNotFound if there is none
-	// (an empty id matches nothing).
+	// (an empty id matches nothing). A backend may look only through the
+	// conversation's newest messages, so that a lookup's cost is bounded
+	// whatever the conversation's size (the SQLite one reads its 1,000
+	// newest, both directions).
 	FindByMessageID(ctx context.Context, owner, withBare string, outgoing bool, id string) (ArchiveMessage, error)
 	// Retract replaces the stored element of a message with tombstone and
 	// records when it was retracted; the original content is removed from

@@ -69,8 +69,13 @@ type archive struct {
 	merges     []mergeWait
 	// mergeAt and mergeChunk (tests lower them).
 	mergeAt, mergeChunk int
-	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits).
-	held, full, readWaits chan struct{}
+	// sweeps are the retention sweeps (DeleteBefore) waiting for the
+	// writer, which runs one chunk of the first between batches
+	// (archive_retention.go).
+	sweeps []*sweepReq
+	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits,
+	// ArchiveSweepQueued).
+	held, full, readWaits, sweepQueued chan struct{}
 }
 
 type appendReq struct {
@@ -544,7 +549,8 @@ func (a *archive) writer() {
 			i++
 		}
 		merge := a.wantMerge()
-		if i == 0 && !merge {
+		sweep := len(a.sweeps) > 0
+		if i == 0 && !merge && !sweep {
 			a.writing = false
 			a.queue = nil
 			a.mu.Unlock()
@@ -586,6 +592,9 @@ func (a *archive) writer() {
 		}
 		if merge {
 			a.merge()
+		}
+		if sweep {
+			a.sweepChunk()
 		}
 		prev = len(batch)
 	}
@@ -963,22 +972,6 @@ func (a *archive) Query(ctx context.Context, aq storage.ArchiveQuery) (storage.A
 	return page, tx.Commit()
 }
 
-func (a *archive) FindByMessageID(ctx context.Context, owner, withBare string, outgoing bool, id string) (storage.ArchiveMessage, error) {
-	if id == "" {
-		return storage.ArchiveMessage{}, storage.ErrNotFound
-	}
-	if err := a.settle(ctx, owner); err != nil {
-		return storage.ArchiveMessage{}, err
-	}
-	m, err := scanArchive(a.r.QueryRowContext(ctx, "SELECT "+archiveCols+
-		" FROM archive WHERE owner = ? AND with_bare = ? AND outgoing = ? AND (msg_id = ? OR origin_id = ?) ORDER BY seq DESC LIMIT 1",
-		owner, withBare, outgoing, id, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, storage.ErrNotFound
-	}
-	return m, err
-}
-
 // secureDelete runs fn with SQLite's secure_delete on for the writer
 // connection: the content of deleted or replaced rows is overwritten with
 // zeros in the database pages instead of lingering in free space.
@@ -1028,61 +1021,6 @@ func cmp(err, alt error) error {
 		return err
 	}
 	return alt
-}
-
-// deleteChunk bounds one retention transaction, so appends are not held
-// up behind a large deletion.
-const deleteChunk = 5000
-
-func (a *archive) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
-	cut := microsCeil(t)
-	var total int64
-	// The tail first (its rows are the newest, so only a cut in the future
-	// reaches them), then the indexed archive.
-	for _, table := range []string{"archive_tail", "archive"} {
-		for {
-			n, err := a.deleteChunkBefore(ctx, table, cut)
-			total += n
-			if err != nil {
-				return total, err
-			}
-			if table == "archive_tail" {
-				a.mu.Lock()
-				a.tailRows = max(0, a.tailRows-int(n))
-				a.mu.Unlock()
-			}
-			if n < deleteChunk {
-				break
-			}
-		}
-	}
-	return total, nil
-}
-
-// deleteChunkBefore deletes, in one transaction with secure_delete, at most
-// deleteChunk of table's oldest rows whose seq is below cut.
-func (a *archive) deleteChunkBefore(ctx context.Context, table string, cut int64) (int64, error) {
-	tx, err := a.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	var n int64
-	err = secureDelete(ctx, tx, func() error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE seq IN (SELECT seq FROM "+table+" WHERE seq < ? ORDER BY seq LIMIT ?)", cut, deleteChunk)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err == nil {
-		err = tx.Commit()
-	}
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
 }
 
 func (a *archive) Prefs(ctx context.Context, owner string) (storage.ArchivePrefs, error) {

@@ -57,3 +57,15 @@ func ArchiveReadWaits(s storage.Archive) <-chan struct{} {
 	}
 	return a.readWaits
 }
+
+// ArchiveSweepQueued returns a channel that is closed the next time a
+// DeleteBefore on s queues its sweep for the archive writer.
+func ArchiveSweepQueued(s storage.Archive) <-chan struct{} {
+	a := s.(*archive)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sweepQueued == nil {
+		a.sweepQueued = make(chan struct{})
+	}
+	return a.sweepQueued
+}

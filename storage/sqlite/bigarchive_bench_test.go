@@ -170,6 +170,8 @@ func diskBytes(path string) int64 {
 //     the busiest account's whole archive with count-limit 5,000 (it holds
 //     more from 1M rows on, so the count stops at the limit), and one day
 //     of it with the default 10,000 (fewer: counted, with the index);
+//   - find-missing: FindByMessageID (XEP-0424) of an id that is not in
+//     the busiest conversation;
 //   - retention: DeleteBefore advancing one day per op (the same number of
 //     rows at every size: the stamps' spacing does not depend on it);
 //
@@ -276,6 +278,19 @@ func benchBigArchive(b *testing.B, path string, st archivegen.State) {
 			}
 			if p.Count < 0 || p.Count > countLimit {
 				b.Fatalf("count %d for a day", p.Count)
+			}
+		}
+		done()
+	})
+	b.Run("find-missing", func(b *testing.B) {
+		// A retraction naming an id that is not in the busiest
+		// conversation (what anyone can send): the lookup's whole cost.
+		s := read(b)
+		done := measure(b)
+		for b.Loop() {
+			_, err := s.Archive().FindByMessageID(b.Context(), owner, with, false, "no-such-id")
+			if err != storage.ErrNotFound {
+				b.Fatal(err)
 			}
 		}
 		done()
