@@ -212,10 +212,14 @@ func (r *reading) restack(err error) bool {
 	r.tcp.setReadDeadline(time.Time{})
 	r.armedAt = time.Time{}
 	r.s.srv.restacked.Add(1)
-	go func() {
-		r.waitReadable()
-		r.run()
-	}()
+	// On Linux the link waits in the idle poller with no goroutine at
+	// all; elsewhere (or for a socket it cannot watch) in a fresh one.
+	if !r.park() {
+		go func() {
+			r.waitReadable()
+			r.run()
+		}()
+	}
 	if f := restackHook.Load(); f != nil {
 		(*f)()
 	}
