@@ -46,7 +46,7 @@ type options struct {
 	rate                                                 float64
 	hold, interval, duration                             time.Duration
 	register, warm, presence                             bool
-	steps                                                string
+	steps, pprof                                         string
 	size                                                 int
 }
 
@@ -56,6 +56,11 @@ type step struct {
 	Sessions      int     `json:"sessions"`
 	RSSKiB        int     `json:"server_rss_kib"`
 	RSSPerSessKiB float64 `json:"server_rss_per_session_kib"`
+	// With -pprof: the server's Go accounting after a forced collection
+	// (taken after the RSS), in bytes and in KiB per session over the
+	// same figures before the first login.
+	Go           *goMem    `json:"server_go,omitempty"`
+	GoPerSessKiB *goMemKiB `json:"server_go_per_session_kib,omitempty"`
 }
 
 type summary struct {
@@ -106,6 +111,8 @@ func main() {
 	flag.BoolVar(&o.presence, "presence", false, "idle: each session sends its initial presence after binding, as clients do")
 	flag.StringVar(&o.steps, "steps", "", "idle with -pid: comma-separated session counts (5000,10000,19000): log in up to each\n"+
 		"in turn, idle -hold, and report the server's RSS per session at each (linearity)")
+	flag.StringVar(&o.pprof, "pprof", "", "with -steps: base URL of the server's net/http/pprof (http://127.0.0.1:6060), to report\n"+
+		"its Go memory accounting (stacks, heap) per session at each step besides the RSS")
 	flag.BoolVar(&o.warm, "warm", false, "log every user in and out once before measuring, so that SCRAM logins use\n"+
 		"the cached salted password (a returning client's login; without it each SCRAM login pays\n"+
 		"the client's PBKDF2, as a first login does)")
@@ -351,6 +358,13 @@ func run(o options) (*summary, error) {
 func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
 	rss0 := rssKiB(o.pid)
 	sum := &summary{Scenario: "steps", RSSBeforeKiB: rss0}
+	var mem0 goMem
+	if o.pprof != "" {
+		var err error
+		if mem0, err = readGoMem(o.pprof); err != nil {
+			return nil, err
+		}
+	}
 	var all []*client.Client
 	defer func() {
 		for _, c := range all {
@@ -382,8 +396,20 @@ func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
 		if len(all) > 0 {
 			st.RSSPerSessKiB = float64(rss-rss0) / float64(len(all))
 		}
+		if o.pprof != "" {
+			m, err := readGoMem(o.pprof)
+			if err != nil {
+				return nil, err
+			}
+			st.Go = &m
+			if len(all) > 0 {
+				k := m.perSession(mem0, len(all))
+				st.GoPerSessKiB = &k
+			}
+		}
 		sum.Steps = append(sum.Steps, st)
-		fmt.Fprintf(os.Stderr, "step %d: %+v\n", target, st)
+		line, _ := json.Marshal(st)
+		fmt.Fprintf(os.Stderr, "step %d: %s\n", target, line)
 	}
 	sum.Sessions, sum.RSSAfterKiB = len(all), rssKiB(o.pid)
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
