@@ -892,3 +892,46 @@ func BenchmarkIdleReader(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 	}
 }
+
+// Idle drops the read buffer only between elements; reading goes on as
+// before.
+func TestIdleDropsBufferBetweenElements(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewReader(pr, 0)
+	go func() {
+		_, _ = pw.Write([]byte(c2sHeader))
+		_, _ = pw.Write([]byte("<message id='1'><a xmlns='urn:x'/></message>"))
+		_, _ = pw.Write([]byte("<message id='2'><a xmlns='urn:x'/>"))
+		_, _ = pw.Write([]byte("</message><presence/>"))
+	}()
+	if _, err := r.Header(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Next()
+	if err != nil || st.ID != "1" {
+		t.Fatalf("first: %v %v", st, err)
+	}
+	r.Idle()
+	if r.small != nil || r.buf != nil {
+		t.Fatal("Idle kept the buffer with nothing buffered")
+	}
+	st, err = r.Next()
+	if err != nil || st.ID != "2" {
+		t.Fatalf("after Idle: %v %v", st, err)
+	}
+	if st, err = r.Next(); err != nil || st.Name != "presence" {
+		t.Fatalf("third: %v %v", st, err)
+	}
+	// A partial element keeps its buffer.
+	r2 := NewReader(strings.NewReader(c2sHeader+"<message id='3'><body>part"), 0)
+	if _, err := r2.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Next(); err == nil {
+		t.Fatal("a partial element was returned")
+	}
+	r2.Idle()
+	if r2.buf == nil || r2.r == r2.w {
+		t.Fatal("Idle dropped a partial element")
+	}
+}
