@@ -865,7 +865,8 @@ func BenchmarkNextBig(b *testing.B) {
 }
 
 // BenchmarkIdleReader reports the heap an idle Reader keeps after a
-// header, a big stanza and a small one (figures for memory per session).
+// header, a big stanza and a small one (figures for memory per session),
+// and after Idle.
 func BenchmarkIdleReader(b *testing.B) {
 	in := c2sHeader + "<message><body>" + strings.Repeat("x", 20000) + "</body></message><presence/>"
 	const n = 1000
@@ -888,6 +889,13 @@ func BenchmarkIdleReader(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/idle-reader")
+	for _, r := range readers {
+		r.Idle()
+	}
+	runtime.GC()
+	runtime.GC() // the pool's victim cache
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/after-Idle")
 	runtime.KeepAlive(readers)
 	for i := 0; i < b.N; i++ {
 	}
