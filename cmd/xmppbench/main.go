@@ -45,9 +45,11 @@ type options struct {
 	n, first, concurrency, pid                           int
 	rate                                                 float64
 	hold, interval, duration                             time.Duration
-	register, warm, presence                             bool
-	steps, pprof                                         string
-	size                                                 int
+	register, warm, presence, resume                     bool
+	// tickets holds each user's TLS session cache (-resume).
+	tickets      *ticketCaches
+	steps, pprof string
+	size         int
 }
 
 // step is the server's memory once a number of sessions is logged in and
@@ -86,7 +88,9 @@ type summary struct {
 	LatP50ms            float64 `json:"latency_p50_ms,omitempty"`
 	LatP99ms            float64 `json:"latency_p99_ms,omitempty"`
 	LoadAvg             string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
-	Steps               []step  `json:"steps,omitempty"`
+	// With -resume: TLS handshakes (warm-up included) that resumed a session.
+	TLSResumed int64  `json:"tls_resumed,omitempty"`
+	Steps      []step `json:"steps,omitempty"`
 }
 
 func main() {
@@ -113,10 +117,15 @@ func main() {
 		"in turn, idle -hold, and report the server's RSS per session at each (linearity)")
 	flag.StringVar(&o.pprof, "pprof", "", "with -steps: base URL of the server's net/http/pprof (http://127.0.0.1:6060), to report\n"+
 		"its Go memory accounting (stacks, heap) per session at each step besides the RSS")
+	flag.BoolVar(&o.resume, "resume", false, "resume TLS sessions: each user keeps the session tickets the server gave it (with -warm, from\n"+
+		"its warm-up login), as returning mobile clients do; logins then skip the certificate and key exchange")
 	flag.BoolVar(&o.warm, "warm", false, "log every user in and out once before measuring, so that SCRAM logins use\n"+
 		"the cached salted password (a returning client's login; without it each SCRAM login pays\n"+
 		"the client's PBKDF2, as a first login does)")
 	flag.Parse()
+	if o.resume {
+		o.tickets = &ticketCaches{m: make(map[int]tls.ClientSessionCache)}
+	}
 	s, err := run(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xmppbench:", err)
@@ -130,6 +139,10 @@ func (o options) config(i int) client.Config {
 		Addr: o.addr, Domain: o.domain, Username: o.prefix + strconv.Itoa(i), Password: o.password,
 		Resource: "bench", Mechanism: o.mech,
 		TLS: &tls.Config{ServerName: o.domain, InsecureSkipVerify: true}, //nolint:gosec // load tool against local servers
+	}
+	if o.tickets != nil {
+		c.TLS.ClientSessionCache = o.tickets.of(i)
+		c.TLS.VerifyConnection = o.tickets.count
 	}
 	switch o.mode {
 	case "tls":
@@ -349,6 +362,9 @@ func run(o options) (*summary, error) {
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	if o.tickets != nil {
+		sum.TLSResumed = o.tickets.resumed.Load()
 	}
 	return sum, nil
 }
