@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -23,7 +24,7 @@ import (
 
 var (
 	idleOnce sync.Once
-	idleEp   *idlePoller // nil where epoll is not available
+	idleEp   atomic.Pointer[idlePoller] // nil until started, or where epoll is not available
 )
 
 type idlePoller struct {
@@ -33,6 +34,7 @@ type idlePoller struct {
 	parkMu sync.Mutex
 	parked map[int32]*parkedLink
 	seq    uint32
+	dead   bool // the poller failed: links wait in goroutines
 }
 
 // parkedLink is a link whose reading waits for its socket.
@@ -65,10 +67,10 @@ func idlePollerStart() *idlePoller {
 			p.file.Close()
 			return
 		}
-		idleEp = p
+		idleEp.Store(p)
 		go p.loop(rc)
 	})
-	return idleEp
+	return idleEp.Load()
 }
 
 // park hands r's idle link to the poller. It reports false when the link
@@ -102,7 +104,7 @@ func (r *reading) park() bool {
 	cerr := rc.Control(func(fd uintptr) {
 		p.parkMu.Lock()
 		defer p.parkMu.Unlock()
-		if t.park.closed {
+		if t.park.closed || p.dead {
 			return
 		}
 		p.seq++
@@ -129,16 +131,22 @@ func (p *idlePoller) loop(rc syscall.RawConn) {
 	events := make([]syscall.EpollEvent, 256)
 	for {
 		var n int
+		var werr error
 		err := rc.Read(func(uintptr) bool {
-			var err error
-			n, err = syscall.EpollWait(p.fd, events, 0)
-			if err != nil {
-				n = 0
+			for {
+				n, werr = syscall.EpollWait(p.fd, events, 0)
+				if werr != syscall.EINTR {
+					break
+				}
 			}
-			return n > 0 // else wait until the epoll descriptor is readable
+			return n > 0 || werr != nil // else wait until the epoll descriptor is readable
 		})
+		if err == nil {
+			err = werr
+		}
 		if err != nil {
-			return // not reached: the descriptor is never closed
+			p.fail(err)
+			return
 		}
 		var wake []*parkedLink
 		p.parkMu.Lock()
@@ -157,10 +165,32 @@ func (p *idlePoller) loop(rc syscall.RawConn) {
 	}
 }
 
+// fail gives up the poller (not expected: its descriptor is never
+// closed): every parked link reads again in a goroutine of its own, and no
+// link parks from now on.
+func (p *idlePoller) fail(err error) {
+	p.parkMu.Lock()
+	p.dead = true
+	var wake []*parkedLink
+	for _, pl := range p.parked {
+		p.takeLocked(pl)
+		wake = append(wake, pl)
+	}
+	p.parkMu.Unlock()
+	if len(wake) > 0 {
+		wake[0].r.s.srv.log.Error("c2s: idle link poller failed; idle links wait in goroutines", "err", err)
+	}
+	for _, pl := range wake {
+		go pl.r.run()
+	}
+}
+
 // closeParked marks t closed for the poller; a link parked there resumes
 // reading (which then sees the closed connection and ends).
 func (t *tcpTransport) closeParked() {
-	p := idleEp
+	// Started here too, so that a close racing with this link's first
+	// park is seen by it.
+	p := idlePollerStart()
 	if p == nil {
 		return
 	}
