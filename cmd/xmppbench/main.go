@@ -44,7 +44,7 @@ type options struct {
 	addr, domain, prefix, password, mode, mech, scenario string
 	n, first, concurrency, pid                           int
 	rate                                                 float64
-	hold, interval, duration                             time.Duration
+	hold, interval, duration, settle                     time.Duration
 	register, warm, presence, resume                     bool
 	// tickets holds each user's TLS session cache (-resume).
 	tickets      *ticketCaches
@@ -63,6 +63,11 @@ type step struct {
 	// same figures before the first login.
 	Go           *goMem    `json:"server_go,omitempty"`
 	GoPerSessKiB *goMemKiB `json:"server_go_per_session_kib,omitempty"`
+	// With -pprof and -settle: the RSS again, -settle after that
+	// collection (the runtime returns the freed heap above its goal to
+	// the OS in the background, once a collection has set the goal).
+	RSSSettledKiB        int     `json:"server_rss_settled_kib,omitempty"`
+	RSSSettledPerSessKiB float64 `json:"server_rss_settled_per_session_kib,omitempty"`
 }
 
 type summary struct {
@@ -117,6 +122,7 @@ func main() {
 		"in turn, idle -hold, and report the server's RSS per session at each (linearity)")
 	flag.StringVar(&o.pprof, "pprof", "", "with -steps: base URL of the server's net/http/pprof (http://127.0.0.1:6060), to report\n"+
 		"its Go memory accounting (stacks, heap) per session at each step besides the RSS")
+	flag.DurationVar(&o.settle, "settle", 0, "with -steps and -pprof: read the RSS again this long after the collection the Go figures force")
 	flag.BoolVar(&o.resume, "resume", false, "resume TLS sessions: each user keeps the session tickets the server gave it (with -warm, from\n"+
 		"its warm-up login), as returning mobile clients do; logins then skip the certificate and key exchange")
 	flag.BoolVar(&o.warm, "warm", false, "log every user in and out once before measuring, so that SCRAM logins use\n"+
@@ -421,6 +427,13 @@ func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
 			if len(all) > 0 {
 				k := m.perSession(mem0, len(all))
 				st.GoPerSessKiB = &k
+			}
+			if o.settle > 0 {
+				time.Sleep(o.settle)
+				st.RSSSettledKiB = rssKiB(o.pid)
+				if len(all) > 0 {
+					st.RSSSettledPerSessKiB = float64(st.RSSSettledKiB-rss0) / float64(len(all))
+				}
 			}
 		}
 		sum.Steps = append(sum.Steps, st)
