@@ -217,10 +217,15 @@ func (r *reading) restack(err error) bool {
 	r.tcp.setReadDeadline(time.Time{})
 	r.armedAt = time.Time{}
 	r.s.srv.restacked.Add(1)
-	go func() {
-		r.waitReadable()
-		r.run()
-	}()
+	r.rd.Idle() // no read buffer while waiting, unless part of an element came
+	// On Linux the link waits in the idle poller with no goroutine at
+	// all; elsewhere (or for a socket it cannot watch) in a fresh one.
+	if !r.park() {
+		go func() {
+			r.waitReadable()
+			r.run()
+		}()
+	}
 	if f := restackHook.Load(); f != nil {
 		(*f)()
 	}

@@ -40,6 +40,8 @@ type tcpTransport struct {
 	// leaf is the certificate this link's handshake presented (nil before
 	// TLS and for a resumed TLS session).
 	leaf *x509.Certificate
+	// park is the idle poller's state of this link (park_linux.go).
+	park parkState
 }
 
 func (t *tcpTransport) Read(p []byte) (int, error) { return t.conn.Read(p) }
@@ -64,10 +66,13 @@ func (t *tcpTransport) writeBatch(elems [][]byte, deadline time.Time) error {
 }
 
 func (t *tcpTransport) setReadDeadline(d time.Time) { _ = t.conn.SetReadDeadline(d) }
-func (t *tcpTransport) close() error                { return t.conn.Close() }
-func (t *tcpTransport) remoteAddr() net.Addr        { return t.conn.RemoteAddr() }
-func (t *tcpTransport) framed() bool                { return false }
-func (t *tcpTransport) secure() bool                { return t.tls != nil }
+func (t *tcpTransport) close() error {
+	t.closeParked() // a link waiting in the idle poller reads again, and ends
+	return t.conn.Close()
+}
+func (t *tcpTransport) remoteAddr() net.Addr { return t.conn.RemoteAddr() }
+func (t *tcpTransport) framed() bool         { return false }
+func (t *tcpTransport) secure() bool         { return t.tls != nil }
 func (t *tcpTransport) tlsState() *tls.ConnectionState {
 	if t.tls == nil {
 		return nil

@@ -11,6 +11,7 @@ package router
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -49,30 +50,49 @@ type Session interface {
 }
 
 // Values implements Session.Value and Session.SetValue; embed it.
+//
+// A session holds a handful of values (one per module that keeps state
+// on it), so they are a short list searched in order: a map would cost a
+// few hundred bytes more on every session.
 type Values struct {
 	vmu sync.Mutex
-	vm  map[any]any
+	vs  []keyValue
 }
+
+type keyValue struct{ key, value any }
 
 // Value returns what SetValue stored under key, or nil.
 func (v *Values) Value(key any) any {
 	v.vmu.Lock()
 	defer v.vmu.Unlock()
-	return v.vm[key]
+	for i := range v.vs {
+		if v.vs[i].key == key {
+			return v.vs[i].value
+		}
+	}
+	return nil
 }
 
 // SetValue stores value under key (nil removes it).
 func (v *Values) SetValue(key, value any) {
 	v.vmu.Lock()
 	defer v.vmu.Unlock()
-	if value == nil {
-		delete(v.vm, key)
-		return
+	for i := range v.vs {
+		if v.vs[i].key == key {
+			if value == nil {
+				v.vs = slices.Delete(v.vs, i, i+1)
+				if len(v.vs) == 0 {
+					v.vs = nil
+				}
+			} else {
+				v.vs[i].value = value
+			}
+			return
+		}
 	}
-	if v.vm == nil {
-		v.vm = make(map[any]any, 2)
+	if value != nil {
+		v.vs = append(v.vs, keyValue{key, value})
 	}
-	v.vm[key] = value
 }
 
 // Accounts tells whether a local account exists.

@@ -218,8 +218,32 @@ func (r *Reader) releaseBig() {
 	}
 }
 
+// smallBufs holds the small buffers of idle Readers (see Idle).
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+
+// Idle lets go of the Reader's buffers while nothing is buffered (no
+// partial element, no unread byte): a stream that waits for its next
+// element then holds no read buffer. The next read takes one from a pool
+// shared by all Readers. It is for a caller that expects a long wait.
+func (r *Reader) Idle() {
+	if r.r != r.w || r.sc.p != 0 || r.big != nil || r.single || r.small == nil {
+		return
+	}
+	b := r.small
+	smallBufs.Put(&b)
+	r.small, r.buf, r.r, r.w = nil, nil, 0, 0
+	r.sc = scanner{}
+	r.scratch = nil
+}
+
 // fill reads more input into the buffer, compacting or growing it first.
 func (r *Reader) fill() {
+	if r.small == nil { // after Idle
+		r.small = *smallBufs.Get().(*[]byte)
+		if r.big == nil {
+			r.buf = r.small
+		}
+	}
 	if r.r > 0 && (r.r == r.w || len(r.buf)-r.w < len(r.buf)/4) {
 		copy(r.buf, r.buf[r.r:r.w])
 		r.w -= r.r

@@ -865,7 +865,8 @@ func BenchmarkNextBig(b *testing.B) {
 }
 
 // BenchmarkIdleReader reports the heap an idle Reader keeps after a
-// header, a big stanza and a small one (figures for memory per session).
+// header, a big stanza and a small one (figures for memory per session),
+// and after Idle.
 func BenchmarkIdleReader(b *testing.B) {
 	in := c2sHeader + "<message><body>" + strings.Repeat("x", 20000) + "</body></message><presence/>"
 	const n = 1000
@@ -888,7 +889,57 @@ func BenchmarkIdleReader(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/idle-reader")
+	for _, r := range readers {
+		r.Idle()
+	}
+	runtime.GC()
+	runtime.GC() // the pool's victim cache
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/after-Idle")
 	runtime.KeepAlive(readers)
 	for i := 0; i < b.N; i++ {
+	}
+}
+
+// Idle drops the read buffer only between elements; reading goes on as
+// before.
+func TestIdleDropsBufferBetweenElements(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewReader(pr, 0)
+	go func() {
+		_, _ = pw.Write([]byte(c2sHeader))
+		_, _ = pw.Write([]byte("<message id='1'><a xmlns='urn:x'/></message>"))
+		_, _ = pw.Write([]byte("<message id='2'><a xmlns='urn:x'/>"))
+		_, _ = pw.Write([]byte("</message><presence/>"))
+	}()
+	if _, err := r.Header(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Next()
+	if err != nil || st.ID != "1" {
+		t.Fatalf("first: %v %v", st, err)
+	}
+	r.Idle()
+	if r.small != nil || r.buf != nil {
+		t.Fatal("Idle kept the buffer with nothing buffered")
+	}
+	st, err = r.Next()
+	if err != nil || st.ID != "2" {
+		t.Fatalf("after Idle: %v %v", st, err)
+	}
+	if st, err = r.Next(); err != nil || st.Name != "presence" {
+		t.Fatalf("third: %v %v", st, err)
+	}
+	// A partial element keeps its buffer.
+	r2 := NewReader(strings.NewReader(c2sHeader+"<message id='3'><body>part"), 0)
+	if _, err := r2.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Next(); err == nil {
+		t.Fatal("a partial element was returned")
+	}
+	r2.Idle()
+	if r2.buf == nil || r2.r == r2.w {
+		t.Fatal("Idle dropped a partial element")
 	}
 }

@@ -248,11 +248,40 @@ func (st *Stanza) nsWrapper() []byte {
 // another, so an XMLName of "jabber:client message" matches a message read
 // from a c2s stream.
 func (st *Stanza) Decode(v any) error {
-	d := xml.NewDecoder(io.MultiReader(bytes.NewReader(st.nsWrapper()), bytes.NewReader(st.Raw)))
+	d := xml.NewDecoder(&twoReader{st.nsWrapper(), st.Raw})
 	if _, err := d.Token(); err != nil {
 		return err
 	}
 	return d.Decode(v)
+}
+
+// twoReader reads a, then b. It is an io.ByteReader, so encoding/xml reads
+// it directly instead of through a 4 KiB bufio.Reader of its own (which
+// was most of what a Decode allocated).
+type twoReader struct{ a, b []byte }
+
+func (r *twoReader) Read(p []byte) (int, error) {
+	if len(r.a) == 0 {
+		r.a, r.b = r.b, nil
+	}
+	if len(r.a) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.a)
+	r.a = r.a[n:]
+	return n, nil
+}
+
+func (r *twoReader) ReadByte() (byte, error) {
+	if len(r.a) == 0 {
+		r.a, r.b = r.b, nil
+	}
+	if len(r.a) == 0 {
+		return 0, io.EOF
+	}
+	c := r.a[0]
+	r.a = r.a[1:]
+	return c, nil
 }
 
 // Element parses Raw into an etree element (for cold paths: stored

@@ -56,10 +56,12 @@ type options struct {
 	addr, domain, prefix, password, mode, mech, scenario string
 	n, first, concurrency, pid                           int
 	rate                                                 float64
-	hold, interval, duration                             time.Duration
-	register, warm, presence                             bool
-	steps                                                string
-	size                                                 int
+	hold, interval, duration, settle                     time.Duration
+	register, warm, presence, resume                     bool
+	// tickets holds each user's TLS session cache (-resume).
+	tickets      *ticketCaches
+	steps, pprof string
+	size         int
 	// smWindow > 0 makes the chat closed-loop, as a mobile client with
 	// XEP-0198 behaves: a sender stops while smWindow of its messages are
 	// unacknowledged (see chatSM).
@@ -73,6 +75,16 @@ type step struct {
 	Sessions      int     `json:"sessions"`
 	RSSKiB        int     `json:"server_rss_kib"`
 	RSSPerSessKiB float64 `json:"server_rss_per_session_kib"`
+	// With -pprof: the server's Go accounting after a forced collection
+	// (taken after the RSS), in bytes and in KiB per session over the
+	// same figures before the first login.
+	Go           *goMem    `json:"server_go,omitempty"`
+	GoPerSessKiB *goMemKiB `json:"server_go_per_session_kib,omitempty"`
+	// With -pprof and -settle: the RSS again, -settle after that
+	// collection (the runtime returns the freed heap above its goal to
+	// the OS in the background, once a collection has set the goal).
+	RSSSettledKiB        int     `json:"server_rss_settled_kib,omitempty"`
+	RSSSettledPerSessKiB float64 `json:"server_rss_settled_per_session_kib,omitempty"`
 }
 
 type summary struct {
@@ -118,7 +130,9 @@ type summary struct {
 	WindowBlocked   float64 `json:"window_blocked_share,omitempty"`
 	DrainedAllAcked bool    `json:"drained_all_acked,omitempty"`
 	LoadAvg         string  `json:"load_avg,omitempty"` // /proc/loadavg at the end
-	Steps           []step  `json:"steps,omitempty"`
+	// With -resume: TLS handshakes (warm-up included) that resumed a session.
+	TLSResumed int64  `json:"tls_resumed,omitempty"`
+	Steps      []step `json:"steps,omitempty"`
 }
 
 func main() {
@@ -146,10 +160,18 @@ func main() {
 	flag.BoolVar(&o.presence, "presence", false, "idle: each session sends its initial presence after binding, as clients do")
 	flag.StringVar(&o.steps, "steps", "", "idle with -pid: comma-separated session counts (5000,10000,19000): log in up to each\n"+
 		"in turn, idle -hold, and report the server's RSS per session at each (linearity)")
+	flag.StringVar(&o.pprof, "pprof", "", "with -steps: base URL of the server's net/http/pprof (http://127.0.0.1:6060), to report\n"+
+		"its Go memory accounting (stacks, heap) per session at each step besides the RSS")
+	flag.DurationVar(&o.settle, "settle", 0, "with -steps and -pprof: read the RSS again this long after the collection the Go figures force")
+	flag.BoolVar(&o.resume, "resume", false, "resume TLS sessions: each user keeps the session tickets the server gave it (with -warm, from\n"+
+		"its warm-up login), as returning mobile clients do; logins then skip the certificate and key exchange")
 	flag.BoolVar(&o.warm, "warm", false, "log every user in and out once before measuring, so that SCRAM logins use\n"+
 		"the cached salted password (a returning client's login; without it each SCRAM login pays\n"+
 		"the client's PBKDF2, as a first login does)")
 	flag.Parse()
+	if o.resume {
+		o.tickets = &ticketCaches{m: make(map[int]tls.ClientSessionCache)}
+	}
 	s, err := run(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xmppbench:", err)
@@ -163,6 +185,10 @@ func (o options) config(i int) client.Config {
 		Addr: o.addr, Domain: o.domain, Username: o.prefix + strconv.Itoa(i), Password: o.password,
 		Resource: "bench", Mechanism: o.mech,
 		TLS: &tls.Config{ServerName: o.domain, InsecureSkipVerify: true}, //nolint:gosec // load tool against local servers
+	}
+	if o.tickets != nil {
+		c.TLS.ClientSessionCache = o.tickets.of(i)
+		c.TLS.VerifyConnection = o.tickets.count
 	}
 	switch o.mode {
 	case "tls":
@@ -395,6 +421,9 @@ func run(o options) (*summary, error) {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		sum.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
+	if o.tickets != nil {
+		sum.TLSResumed = o.tickets.resumed.Load()
+	}
 	return sum, nil
 }
 
@@ -403,6 +432,13 @@ func run(o options) (*summary, error) {
 func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
 	rss0 := rssKiB(o.pid)
 	sum := &summary{Scenario: "steps", RSSBeforeKiB: rss0}
+	var mem0 goMem
+	if o.pprof != "" {
+		var err error
+		if mem0, err = readGoMem(o.pprof); err != nil {
+			return nil, err
+		}
+	}
 	var all []*client.Client
 	defer func() {
 		for _, c := range all {
@@ -434,8 +470,27 @@ func runSteps(o options, cache *sasl.SaltedPasswordCache) (*summary, error) {
 		if len(all) > 0 {
 			st.RSSPerSessKiB = float64(rss-rss0) / float64(len(all))
 		}
+		if o.pprof != "" {
+			m, err := readGoMem(o.pprof)
+			if err != nil {
+				return nil, err
+			}
+			st.Go = &m
+			if len(all) > 0 {
+				k := m.perSession(mem0, len(all))
+				st.GoPerSessKiB = &k
+			}
+			if o.settle > 0 {
+				time.Sleep(o.settle)
+				st.RSSSettledKiB = rssKiB(o.pid)
+				if len(all) > 0 {
+					st.RSSSettledPerSessKiB = float64(st.RSSSettledKiB-rss0) / float64(len(all))
+				}
+			}
+		}
 		sum.Steps = append(sum.Steps, st)
-		fmt.Fprintf(os.Stderr, "step %d: %+v\n", target, st)
+		line, _ := json.Marshal(st)
+		fmt.Fprintf(os.Stderr, "step %d: %s\n", target, line)
 	}
 	sum.Sessions, sum.RSSAfterKiB = len(all), rssKiB(o.pid)
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
