@@ -71,6 +71,9 @@ type archive struct {
 	mergeAt, mergeChunk int
 	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits).
 	held, full, readWaits chan struct{}
+	// ckpt copies the WAL into the database file in the background
+	// (archive_checkpoint.go); started with load, nil if it could not be.
+	ckpt *checkpointer
 }
 
 type appendReq struct {
@@ -78,8 +81,20 @@ type appendReq struct {
 	msgs  []storage.ArchiveMessage
 	bytes int64
 	err   error
-	res   chan error    // yields err, then closed
-	done  chan struct{} // closed once the commit is over (res has its value)
+	res   chan error // yields err, then closed
+	// done, made only when a read or a flush waits for this request (most
+	// never are), is closed once the commit is over (res has its value).
+	// Guarded by archive.mu.
+	done chan struct{}
+}
+
+// doneChan returns a channel closed once r's commit is over (a.mu held, r
+// not committed yet).
+func (r *appendReq) doneChan() chan struct{} {
+	if r.done == nil {
+		r.done = make(chan struct{})
+	}
+	return r.done
 }
 
 // mergeWait is a read waiting until the tail is merged up to upTo.
@@ -115,7 +130,11 @@ func (s *Store) Archive() storage.Archive {
 	}
 	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r, maxMsgs: defaultQueueMsgs, maxBytes: defaultQueueBytes, mergeAt: mergeAt, mergeChunk: mergeChunk})
 	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { archives.Delete(k) }, k)
+		ar := a.(*archive)
+		runtime.AddCleanup(s, func(k weak.Pointer[Store]) {
+			archives.Delete(k)
+			ar.stopCheckpointer()
+		}, k)
 	}
 	return a.(*archive)
 }
@@ -132,6 +151,7 @@ func flushArchive(s *Store) {
 		a.mu.Lock()
 		if len(a.queue) == 0 && a.pendMsgs == 0 {
 			a.mu.Unlock()
+			a.stopCheckpointer()
 			return
 		}
 		var last *appendReq
@@ -143,9 +163,13 @@ func flushArchive(s *Store) {
 			a.space = make(chan struct{})
 			space = a.space
 		}
-		a.mu.Unlock()
+		var done chan struct{}
 		if last != nil {
-			<-last.done
+			done = last.doneChan()
+		}
+		a.mu.Unlock()
+		if done != nil {
+			<-done
 		} else {
 			<-space // the batch being written finishes
 		}
@@ -304,7 +328,7 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 		a.newest = seq
 		m.Seq, m.Stamp = seq, fromMicros(seq)
 	}
-	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
+	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1)}
 	a.queue = append(a.queue, req)
 	if a.owners == nil {
 		a.owners = make(map[string]*appendReq)
@@ -350,7 +374,19 @@ func (a *archive) load(ctx context.Context) error {
 		return err
 	}
 	a.loaded = true
+	if c, err := startCheckpointer(ctx, a.r); err == nil {
+		a.ckpt = c
+	}
 	return nil
+}
+
+// stopCheckpointer stops the background checkpoints (the Store closes).
+func (a *archive) stopCheckpointer() {
+	a.mu.Lock()
+	c := a.ckpt
+	a.ckpt = nil
+	a.mu.Unlock()
+	c.close()
 }
 
 // settle waits until every message Enqueue took for owner so far is
@@ -362,15 +398,18 @@ func (a *archive) settle(ctx context.Context, owner string) error {
 		a.mu.Unlock()
 		return err
 	}
-	r := a.owners[owner]
-	if r != nil && a.readWaits != nil {
-		close(a.readWaits)
-		a.readWaits = nil
+	var done chan struct{}
+	if r := a.owners[owner]; r != nil {
+		done = r.doneChan()
+		if a.readWaits != nil {
+			close(a.readWaits)
+			a.readWaits = nil
+		}
 	}
 	a.mu.Unlock()
-	if r != nil {
+	if done != nil {
 		select {
-		case <-r.done:
+		case <-done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -575,17 +614,23 @@ func (a *archive) writer() {
 						delete(a.owners, m.Owner)
 					}
 				}
+				r.res <- r.err // buffered: never blocks
+				close(r.res)
+				if r.done != nil {
+					close(r.done)
+				}
 			}
 			a.freeSpace()
+			ckpt := a.ckpt
 			a.mu.Unlock()
-			for _, r := range batch {
-				r.res <- r.err
-				close(r.res)
-				close(r.done)
-			}
+			ckpt.want()
 		}
 		if merge {
 			a.merge()
+			a.mu.Lock()
+			ckpt := a.ckpt
+			a.mu.Unlock()
+			ckpt.want()
 		}
 		prev = len(batch)
 	}
