@@ -71,6 +71,10 @@ type archive struct {
 	mergeAt, mergeChunk int
 	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits).
 	held, full, readWaits chan struct{}
+	// spareQ is the writer's last batch, reused for the queue.
+	spareQ []*appendReq
+	// encBuf is the writer's buffer for a batch's encoded stanzas.
+	encBuf []byte
 	// ckpt copies the WAL into the database file in the background
 	// (archive_checkpoint.go); started with load, nil if it could not be.
 	ckpt *checkpointer
@@ -375,7 +379,13 @@ func (a *archive) load(ctx context.Context) error {
 	}
 	a.loaded = true
 	if c, err := startCheckpointer(ctx, a.r); err == nil {
-		a.ckpt = c
+		// The checkpointer copies the WAL from now on; the writer's own
+		// checkpoint is only a safety net (archive_checkpoint.go).
+		if _, err := a.w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(writerSafetyCheckpointPages)); err == nil {
+			a.ckpt = c
+		} else {
+			c.close()
+		}
 	}
 	return nil
 }
@@ -589,8 +599,16 @@ func (a *archive) writer() {
 			a.mu.Unlock()
 			return
 		}
-		batch := slices.Clone(a.queue[:i])
-		a.queue = a.queue[i:]
+		var batch []*appendReq
+		if i == len(a.queue) {
+			// The whole queue: take it and queue into the spare slice, so
+			// that neither is reallocated at load.
+			batch = a.queue
+			a.queue, a.spareQ = a.spareQ[:0], nil
+		} else {
+			batch = slices.Clone(a.queue[:i])
+			a.queue = a.queue[i:]
+		}
 		a.mu.Unlock()
 
 		if len(batch) > 0 {
@@ -622,14 +640,21 @@ func (a *archive) writer() {
 			}
 			a.freeSpace()
 			ckpt := a.ckpt
+			clear(batch)
+			if cap(batch) <= 4*maxBatch {
+				a.spareQ = batch[:0]
+			}
 			a.mu.Unlock()
 			ckpt.want()
 		}
 		if merge {
-			a.merge()
 			a.mu.Lock()
 			ckpt := a.ckpt
 			a.mu.Unlock()
+			// The merge is the largest commit: start it on a fresh WAL,
+			// and let the background checkpoints copy it.
+			ckpt.catchUp()
+			a.merge()
 			ckpt.want()
 		}
 		prev = len(batch)
@@ -646,6 +671,9 @@ func (a *archive) pending() int {
 	defer a.mu.Unlock()
 	return len(a.queue)
 }
+
+// maxEncBuf bounds the encoding buffer the writer keeps between batches.
+const maxEncBuf = 4 << 20
 
 // insertChunk is how many rows one INSERT statement writes at most (8
 // parameters each, well under SQLite's limit of 32766).
@@ -779,6 +807,18 @@ func (a *archive) commit(batch []*appendReq) {
 		return
 	}
 	vals := make([]any, 0, 8*insertChunk)
+	// The batch's stanzas are encoded into one buffer, kept for the next
+	// batch (SQLite copies a bound value). A local message's two rows (the
+	// sender's and the recipient's) usually share one stanza slice (the mam
+	// module reuses it): it is encoded once.
+	enc := a.encBuf[:0]
+	type span struct{ at, end, src int } // enc[at:end] encodes src bytes
+	shared := make(map[*byte]span, 8)
+	defer func() {
+		if cap(enc) <= maxEncBuf {
+			a.encBuf = enc[:0]
+		}
+	}()
 	// flush writes the rows in vals, in chunks of a power of two.
 	flush := func() error {
 		for len(vals) > 0 {
@@ -805,7 +845,19 @@ func (a *archive) commit(batch []*appendReq) {
 		for i := range r.msgs {
 			m := &r.msgs[i]
 			bare, res := splitJID(m.With)
-			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, encodeStanza(m.Stanza))
+			var v []byte
+			if len(m.Stanza) == 0 {
+				v = []byte{}
+			} else if sp, ok := shared[&m.Stanza[0]]; ok && sp.src == len(m.Stanza) {
+				v = enc[sp.at:sp.end:sp.end]
+			}
+			if v == nil {
+				at := len(enc)
+				enc = appendStanza(enc, m.Stanza)
+				v = enc[at:len(enc):len(enc)]
+				shared[&m.Stanza[0]] = span{at, len(enc), len(m.Stanza)}
+			}
+			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, v)
 			if len(vals) == cap(vals) {
 				if err := flush(); err != nil {
 					fail(err)

@@ -11,28 +11,48 @@ import (
 
 // Checkpoints in the background.
 //
-// The writer connection checkpoints inside the COMMIT that takes the WAL
-// past writerCheckpointPages: it copies every frame not yet in the
-// database file and fsyncs both files before COMMIT returns. Under archive
-// load that is 16 MiB copied and synced while every Enqueue waits behind the
-// one writer; on a disk shared with other work an fsync of that much took
+// SQLite's own checkpoint runs inside the COMMIT that takes the WAL past
+// wal_autocheckpoint frames, on the one writer connection: it copies every
+// frame not yet in the database file and fsyncs both files before COMMIT
+// returns. Under archive load that was tens of MiB copied and synced while
+// every Enqueue waited behind the writer (a tail merge alone writes one
+// index leaf per owner per index: about 40 MiB for 16,384 rows of 5,000
+// owners); on a disk shared with other work an fsync of that much took
 // hundreds of milliseconds, long enough to fill the archive queue and stop
 // every sender's socket (mam/README.md, "Backpressure").
 //
-// The checkpointer copies the WAL into the database file on a connection of
-// its own (a PASSIVE checkpoint: it never blocks the writer or the readers),
-// shortly after archive commits, so that when the writer's own checkpoint
-// comes due only the last frames are left to copy and sync, and that
-// checkpoint (which resets the WAL to its start) is short. Durability is
-// unchanged: a commit is in the WAL before COMMIT returns either way.
+// So once the archive is in use, the checkpointer copies the WAL into the
+// database file on a connection of its own (PASSIVE checkpoints never block
+// the writer or the readers), at most every checkpointEvery after a commit,
+// and the writer connection's automatic checkpoint is raised to a safety
+// net (writerSafetyCheckpointPages) that a working checkpointer never lets
+// the WAL reach. The WAL file is rewound to its start when a write
+// transaction begins with every frame copied; under continuous load that
+// moment has to be made: before a tail merge (the largest commit) the
+// archive writer runs one more checkpoint on the checkpointer's connection
+// and waits for it (catchUp), which only has the last few frames to copy
+// since the background ones did the rest, and the merge then starts a new
+// WAL. Durability is unchanged: a commit is in the WAL before COMMIT
+// returns, checkpointed or not.
 type checkpointer struct {
 	db   *sql.DB
 	file string // the database file
-	kick chan struct{} // capacity 1: a checkpoint is wanted
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	// frames is the WAL's length in frames at the last checkpoint.
+	frames atomic.Int64
+	kick   chan struct{} // capacity 1: a checkpoint is wanted
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
+
+// writerSafetyCheckpointPages is the writer connection's
+// wal_autocheckpoint while the checkpointer runs (1 GiB of WAL at 4 KiB
+// pages): only reached if the checkpointer cannot keep up or fails.
+const writerSafetyCheckpointPages = 262144
+
+// catchUpFrames: the writer makes the WAL restart (catchUp) once it holds
+// this many frames.
+const catchUpFrames = writerCheckpointPages
 
 // checkpointEvery paces the background checkpoints: at most one per
 // interval, so frames rewritten by consecutive commits (the tail's last
@@ -83,12 +103,7 @@ func (c *checkpointer) run() {
 		}
 		// A failed checkpoint (SQLITE_BUSY against another process's
 		// checkpoint) is left to the next one or to the writer's own.
-		var busy, log, done int
-		if err := c.db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err == nil {
-			if f := checkpointRan.Load(); f != nil {
-				(*f)(c.file, log, done)
-			}
-		}
+		c.checkpoint()
 		t.Reset(checkpointEvery)
 		select {
 		case <-t.C:
@@ -96,6 +111,30 @@ func (c *checkpointer) run() {
 			return
 		}
 	}
+}
+
+// checkpoint runs one PASSIVE checkpoint on the checkpointer's connection
+// (waiting for one already running there to end first).
+func (c *checkpointer) checkpoint() {
+	var busy, log, done int
+	if err := c.db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+		return
+	}
+	c.frames.Store(int64(log))
+	if f := checkpointRan.Load(); f != nil {
+		(*f)(c.file, log, done)
+	}
+}
+
+// catchUp copies what the background checkpoints have not yet copied, when
+// the WAL is long enough to be worth restarting, so that the next write
+// transaction starts the WAL anew. The archive writer calls it between its
+// commits.
+func (c *checkpointer) catchUp() {
+	if c == nil || c.frames.Load() < catchUpFrames {
+		return
+	}
+	c.checkpoint()
 }
 
 // close stops the checkpointer and closes its connection.
