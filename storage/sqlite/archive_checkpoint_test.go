@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -61,6 +62,69 @@ func TestArchiveCheckpointsInBackground(t *testing.T) {
 		t.Fatalf("Query: %d messages, %v; want %d", len(p.Messages), err, n)
 	}
 	a := s.Archive().(*archive)
+	var auto int
+	if err := s.w.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != writerSafetyCheckpointPages {
+		t.Fatalf("writer wal_autocheckpoint = %d (%v), want %d while the checkpointer runs", auto, err, writerSafetyCheckpointPages)
+	}
+
+	// Under continuous appends from several goroutines (the writer always
+	// has a batch waiting) the WAL still restarts and stays short: before a
+	// tail merge the writer lets the checkpointer finish, so the merge
+	// begins a new WAL. Merges every 2,000 rows; rows of about a page each.
+	a.mu.Lock()
+	a.mergeAt, a.mergeChunk = 2000, 2000
+	a.mu.Unlock()
+	big := make([]byte, 3000)
+	for i := range big {
+		big[i] = byte('a' + i*7%26)
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				batch := make([]storage.ArchiveMessage, 50)
+				for j := range batch {
+					batch[j] = storage.ArchiveMessage{Owner: "a@example.com", With: "b@example.net",
+						Stanza: fmt.Appendf(nil, "<message xmlns='jabber:client'><body>%d %d %d %s</body></message>", g, i, j, big)}
+				}
+				if err := s.Archive().Append(ctx, batch); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	total, restarts, prev := 0, 0, 0
+	for restarts < 3 {
+		select {
+		case r := <-runs:
+			if r.log >= 4*catchUpFrames {
+				t.Errorf("the WAL reached %d frames", r.log)
+			}
+			if r.log < prev {
+				restarts++
+				total += prev
+			}
+			prev = r.log
+		case <-guard:
+			t.Fatalf("the WAL restarted %d times in a minute", restarts)
+		}
+	}
+	close(stop)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d WAL restarts, %d frames before them", restarts, total)
+
 	a.mu.Lock()
 	c := a.ckpt
 	a.mu.Unlock()
