@@ -23,9 +23,9 @@ import (
 //
 // So once the archive is in use, the checkpointer copies the WAL into the
 // database file on a connection of its own (PASSIVE checkpoints never block
-// the writer or the readers), at most every checkpointEvery after a commit,
-// and the writer connection's automatic checkpoint is raised to a safety
-// net (writerSafetyCheckpointPages) that a working checkpointer never lets
+// the writer or the readers), at most every checkpointEvery after a commit
+// and every checkpointIdle anyway, and the writer connection's automatic
+// checkpoint is raised to a safety net (writerSafetyCheckpointPages) that a working checkpointer never lets
 // the WAL reach. The WAL file is rewound to its start when a write
 // transaction begins with every frame copied; under continuous load that
 // moment has to be made: before a tail merge (the largest commit) the
@@ -44,6 +44,12 @@ type checkpointer struct {
 	done   chan struct{}
 	once   sync.Once
 }
+
+// checkpointIdle is how often the checkpointer runs without being asked:
+// writes other than the archive's (rosters, offline messages) go through
+// the same writer connection, whose own checkpoint is now only a safety
+// net. A checkpoint with nothing to copy costs a few system calls.
+const checkpointIdle = time.Second
 
 // writerSafetyCheckpointPages is the writer connection's
 // wal_autocheckpoint while the checkpointer runs (1 GiB of WAL at 4 KiB
@@ -95,9 +101,12 @@ func (c *checkpointer) run() {
 	defer close(c.done)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	idle := time.NewTicker(checkpointIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-c.kick:
+		case <-idle.C: // other writes (rosters, offline messages) kick nothing
 		case <-c.stop:
 			return
 		}
