@@ -114,6 +114,7 @@ type Module struct {
 	writes struct {
 		mu      sync.Mutex
 		q       []pendingWrite
+		spare   []pendingWrite // the reporter's last batch, for reuse
 		running bool
 	}
 }
@@ -163,8 +164,33 @@ type sentKey struct{}
 // copies sent to the sender's other resources; it is never added to the
 // message itself (XEP-0313 §"Communicating the archive ID").
 func SentStanzaID(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(sentKey{}).(string)
-	return id, ok
+	s, ok := ctx.Value(sentKey{}).(*sent)
+	if !ok {
+		return "", false
+	}
+	return s.id, true
+}
+
+// sent is what the outbound hook leaves in the routing context: the
+// sender's archive id, and the stored copy with the element it was made
+// from, so that the inbound hook for a local recipient stores the same
+// slice when the element did not change in between (the writer then
+// encodes it once for both rows).
+type sent struct {
+	id         string
+	raw        []byte // the stanza's Raw when it was archived
+	standalone []byte // the copy archived
+}
+
+// standalone returns st's stored copy, the one the outbound hook made when
+// st.Raw is still the slice it was made from (the wire package never edits
+// an element in place: every edit makes a new slice).
+func standalone(c *router.Context) []byte {
+	st := c.Stanza
+	if s, ok := c.Context.Value(sentKey{}).(*sent); ok && len(s.raw) == len(st.Raw) && len(st.Raw) > 0 && &s.raw[0] == &st.Raw[0] {
+		return s.standalone
+	}
+	return st.Standalone()
 }
 
 // class is what archiving needs to know about a message.
@@ -283,14 +309,15 @@ func (m *Module) outbound(c *router.Context) bool {
 	if !cl.archive || !m.wants(ctx, owner, to) {
 		return false
 	}
-	msg := []storage.ArchiveMessage{{Owner: owner, With: to.String(), Outgoing: true, MessageID: st.ID, OriginID: cl.originID, Stanza: st.Standalone()}}
+	stored := st.Standalone()
+	msg := []storage.ArchiveMessage{{Owner: owner, With: to.String(), Outgoing: true, MessageID: st.ID, OriginID: cl.originID, Stanza: stored}}
 	res := m.archive.Enqueue(ctx, msg)
 	if msg[0].Seq == 0 { // rejected at once
 		m.log.Error("archiving a sent message failed", "owner", owner, "err", <-res)
 		return false
 	}
 	c.Hold(m.watch(res, owner, "archiving a sent message failed"))
-	c.Context = context.WithValue(c.Context, sentKey{}, FormatID(msg[0].Seq))
+	c.Context = context.WithValue(c.Context, sentKey{}, &sent{id: FormatID(msg[0].Seq), raw: st.Raw, standalone: stored})
 	m.maybeSweep()
 	return false
 }
@@ -318,7 +345,7 @@ func (m *Module) inbound(c *router.Context) bool {
 	if !cl.archive || !m.wants(ctx, owner, c.From) {
 		return false
 	}
-	msg := []storage.ArchiveMessage{{Owner: owner, With: c.From.String(), MessageID: st.ID, OriginID: cl.originID, Stanza: st.Standalone()}}
+	msg := []storage.ArchiveMessage{{Owner: owner, With: c.From.String(), MessageID: st.ID, OriginID: cl.originID, Stanza: standalone(c)}}
 	res := m.archive.Enqueue(ctx, msg)
 	if msg[0].Seq == 0 { // rejected at once
 		m.log.Error("archiving a received message failed", "owner", owner, "err", <-res)
@@ -350,25 +377,37 @@ func (m *Module) watch(res <-chan error, owner, what string) <-chan error {
 func (m *Module) reportWrites() {
 	w := &m.writes
 	for {
+		// Take everything queued at once (the two slices are swapped, so
+		// neither is reallocated at load).
 		w.mu.Lock()
 		if len(w.q) == 0 {
 			w.running = false
-			w.q = nil
 			w.mu.Unlock()
 			return
 		}
-		p := w.q[0]
-		w.q[0] = pendingWrite{}
-		w.q = w.q[1:]
+		batch := w.q
+		w.q, w.spare = w.spare[:0], nil
 		w.mu.Unlock()
-		err := <-p.res
-		if err != nil {
-			m.log.Error(p.what, "owner", p.owner, "err", err)
+		for i := range batch {
+			p := &batch[i]
+			err := <-p.res
+			if err != nil {
+				m.log.Error(p.what, "owner", p.owner, "err", err)
+			}
+			p.out <- err
+			close(p.out)
 		}
-		p.out <- err
-		close(p.out)
+		clear(batch)
+		w.mu.Lock()
+		if cap(batch) <= maxSpareWrites {
+			w.spare = batch[:0]
+		}
+		w.mu.Unlock()
 	}
 }
+
+// maxSpareWrites bounds the reporter's spare queue kept for reuse.
+const maxSpareWrites = 1 << 16
 
 // retract replaces the message a retraction names with a tombstone: in
 // owner's archive, the newest message in the given direction with withBare

@@ -76,6 +76,13 @@ type archive struct {
 	// Test seams (HoldArchiveCommits, ArchiveQueueFull, ArchiveReadWaits,
 	// ArchiveSweepQueued).
 	held, full, readWaits, sweepQueued chan struct{}
+	// spareQ is the writer's last batch, reused for the queue.
+	spareQ []*appendReq
+	// encBuf is the writer's buffer for a batch's encoded stanzas.
+	encBuf []byte
+	// ckpt copies the WAL into the database file in the background
+	// (archive_checkpoint.go); started with load, nil if it could not be.
+	ckpt *checkpointer
 }
 
 type appendReq struct {
@@ -83,8 +90,20 @@ type appendReq struct {
 	msgs  []storage.ArchiveMessage
 	bytes int64
 	err   error
-	res   chan error    // yields err, then closed
-	done  chan struct{} // closed once the commit is over (res has its value)
+	res   chan error // yields err, then closed
+	// done, made only when a read or a flush waits for this request (most
+	// never are), is closed once the commit is over (res has its value).
+	// Guarded by archive.mu.
+	done chan struct{}
+}
+
+// doneChan returns a channel closed once r's commit is over (a.mu held, r
+// not committed yet).
+func (r *appendReq) doneChan() chan struct{} {
+	if r.done == nil {
+		r.done = make(chan struct{})
+	}
+	return r.done
 }
 
 // mergeWait is a read waiting until the tail is merged up to upTo.
@@ -120,7 +139,11 @@ func (s *Store) Archive() storage.Archive {
 	}
 	a, loaded := archives.LoadOrStore(k, &archive{w: s.w, r: s.r, maxMsgs: defaultQueueMsgs, maxBytes: defaultQueueBytes, mergeAt: mergeAt, mergeChunk: mergeChunk})
 	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { archives.Delete(k) }, k)
+		ar := a.(*archive)
+		runtime.AddCleanup(s, func(k weak.Pointer[Store]) {
+			archives.Delete(k)
+			ar.stopCheckpointer()
+		}, k)
 	}
 	return a.(*archive)
 }
@@ -137,6 +160,7 @@ func flushArchive(s *Store) {
 		a.mu.Lock()
 		if len(a.queue) == 0 && a.pendMsgs == 0 {
 			a.mu.Unlock()
+			a.stopCheckpointer()
 			return
 		}
 		var last *appendReq
@@ -148,9 +172,13 @@ func flushArchive(s *Store) {
 			a.space = make(chan struct{})
 			space = a.space
 		}
-		a.mu.Unlock()
+		var done chan struct{}
 		if last != nil {
-			<-last.done
+			done = last.doneChan()
+		}
+		a.mu.Unlock()
+		if done != nil {
+			<-done
 		} else {
 			<-space // the batch being written finishes
 		}
@@ -309,7 +337,7 @@ func (a *archive) Enqueue(ctx context.Context, msgs []storage.ArchiveMessage) <-
 		a.newest = seq
 		m.Seq, m.Stamp = seq, fromMicros(seq)
 	}
-	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1), done: make(chan struct{})}
+	req := &appendReq{ctx: ctx, msgs: msgs, bytes: size, res: make(chan error, 1)}
 	a.queue = append(a.queue, req)
 	if a.owners == nil {
 		a.owners = make(map[string]*appendReq)
@@ -355,7 +383,25 @@ func (a *archive) load(ctx context.Context) error {
 		return err
 	}
 	a.loaded = true
+	if c, err := startCheckpointer(ctx, a.r); err == nil {
+		// The checkpointer copies the WAL from now on; the writer's own
+		// checkpoint is only a safety net (archive_checkpoint.go).
+		if _, err := a.w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(writerSafetyCheckpointPages)); err == nil {
+			a.ckpt = c
+		} else {
+			c.close()
+		}
+	}
 	return nil
+}
+
+// stopCheckpointer stops the background checkpoints (the Store closes).
+func (a *archive) stopCheckpointer() {
+	a.mu.Lock()
+	c := a.ckpt
+	a.ckpt = nil
+	a.mu.Unlock()
+	c.close()
 }
 
 // settle waits until every message Enqueue took for owner so far is
@@ -367,15 +413,18 @@ func (a *archive) settle(ctx context.Context, owner string) error {
 		a.mu.Unlock()
 		return err
 	}
-	r := a.owners[owner]
-	if r != nil && a.readWaits != nil {
-		close(a.readWaits)
-		a.readWaits = nil
+	var done chan struct{}
+	if r := a.owners[owner]; r != nil {
+		done = r.doneChan()
+		if a.readWaits != nil {
+			close(a.readWaits)
+			a.readWaits = nil
+		}
 	}
 	a.mu.Unlock()
-	if r != nil {
+	if done != nil {
 		select {
-		case <-r.done:
+		case <-done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -556,8 +605,16 @@ func (a *archive) writer() {
 			a.mu.Unlock()
 			return
 		}
-		batch := slices.Clone(a.queue[:i])
-		a.queue = a.queue[i:]
+		var batch []*appendReq
+		if i == len(a.queue) {
+			// The whole queue: take it and queue into the spare slice, so
+			// that neither is reallocated at load.
+			batch = a.queue
+			a.queue, a.spareQ = a.spareQ[:0], nil
+		} else {
+			batch = slices.Clone(a.queue[:i])
+			a.queue = a.queue[i:]
+		}
 		a.mu.Unlock()
 
 		if len(batch) > 0 {
@@ -581,17 +638,30 @@ func (a *archive) writer() {
 						delete(a.owners, m.Owner)
 					}
 				}
+				r.res <- r.err // buffered: never blocks
+				close(r.res)
+				if r.done != nil {
+					close(r.done)
+				}
 			}
 			a.freeSpace()
-			a.mu.Unlock()
-			for _, r := range batch {
-				r.res <- r.err
-				close(r.res)
-				close(r.done)
+			ckpt := a.ckpt
+			clear(batch)
+			if cap(batch) <= 4*maxBatch {
+				a.spareQ = batch[:0]
 			}
+			a.mu.Unlock()
+			ckpt.want()
 		}
 		if merge {
+			a.mu.Lock()
+			ckpt := a.ckpt
+			a.mu.Unlock()
+			// The merge is the largest commit: start it on a fresh WAL,
+			// and let the background checkpoints copy it.
+			ckpt.catchUp()
 			a.merge()
+			ckpt.want()
 		}
 		if sweep {
 			a.sweepChunk()
@@ -610,6 +680,9 @@ func (a *archive) pending() int {
 	defer a.mu.Unlock()
 	return len(a.queue)
 }
+
+// maxEncBuf bounds the encoding buffer the writer keeps between batches.
+const maxEncBuf = 4 << 20
 
 // insertChunk is how many rows one INSERT statement writes at most (8
 // parameters each, well under SQLite's limit of 32766).
@@ -743,6 +816,18 @@ func (a *archive) commit(batch []*appendReq) {
 		return
 	}
 	vals := make([]any, 0, 8*insertChunk)
+	// The batch's stanzas are encoded into one buffer, kept for the next
+	// batch (SQLite copies a bound value). A local message's two rows (the
+	// sender's and the recipient's) usually share one stanza slice (the mam
+	// module reuses it): it is encoded once.
+	enc := a.encBuf[:0]
+	type span struct{ at, end, src int } // enc[at:end] encodes src bytes
+	shared := make(map[*byte]span, 8)
+	defer func() {
+		if cap(enc) <= maxEncBuf {
+			a.encBuf = enc[:0]
+		}
+	}()
 	// flush writes the rows in vals, in chunks of a power of two.
 	flush := func() error {
 		for len(vals) > 0 {
@@ -769,7 +854,19 @@ func (a *archive) commit(batch []*appendReq) {
 		for i := range r.msgs {
 			m := &r.msgs[i]
 			bare, res := splitJID(m.With)
-			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, encodeStanza(m.Stanza))
+			var v []byte
+			if len(m.Stanza) == 0 {
+				v = []byte{}
+			} else if sp, ok := shared[&m.Stanza[0]]; ok && sp.src == len(m.Stanza) {
+				v = enc[sp.at:sp.end:sp.end]
+			}
+			if v == nil {
+				at := len(enc)
+				enc = appendStanza(enc, m.Stanza)
+				v = enc[at:len(enc):len(enc)]
+				shared[&m.Stanza[0]] = span{at, len(enc), len(m.Stanza)}
+			}
+			vals = append(vals, m.Seq, m.Owner, bare, res, m.Outgoing, m.MessageID, m.OriginID, v)
 			if len(vals) == cap(vals) {
 				if err := flush(); err != nil {
 					fail(err)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -74,20 +75,28 @@ var dict1 = func() *s2.Dict {
 // starts with a NUL, which no element does, is always compressed, so that
 // it reads back as itself.)
 func encodeStanza(stanza []byte) []byte {
+	return appendStanza(nil, stanza)
+}
+
+// appendStanza appends the stanza column's value for stanza to dst and
+// returns the extended slice (the archive writer encodes a whole batch
+// into one reused buffer).
+func appendStanza(dst, stanza []byte) []byte {
 	if len(stanza) == 0 {
-		return nonNil(stanza)
+		return append(nonNil(dst), stanza...)
 	}
 	m := s2.MaxEncodedLen(len(stanza))
 	if m < 0 { // over 4 GiB: far beyond any stanza size limit
-		return stanza
+		return append(dst, stanza...)
 	}
-	out := make([]byte, 2, 2+m)
-	out[0], out[1] = codecTag, codecS2
-	out = append(out, dict1.Encode(out[2:cap(out)], stanza)...)
-	if len(out) >= len(stanza) && stanza[0] != codecTag {
-		return stanza
+	start := len(dst)
+	dst = slices.Grow(dst, 2+m)
+	dst = append(dst, codecTag, codecS2)
+	n := len(dict1.Encode(dst[len(dst):cap(dst)], stanza))
+	if n+2 >= len(stanza) && stanza[0] != codecTag {
+		return append(dst[:start], stanza...)
 	}
-	return out
+	return dst[:len(dst)+n]
 }
 
 // decodeStanza returns the stanza a stanza column value stores.
