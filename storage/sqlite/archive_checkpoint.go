@@ -63,7 +63,7 @@ const catchUpFrames = writerCheckpointPages
 // checkpointEvery paces the background checkpoints: at most one per
 // interval, so frames rewritten by consecutive commits (the tail's last
 // pages) are copied once per interval rather than once per commit.
-const checkpointEvery = 50 * time.Millisecond
+const checkpointEvery = 500 * time.Millisecond
 
 // startCheckpointer opens the checkpointer's connection on w's database
 // file. A failure leaves the writer's own checkpoints to do the work.
