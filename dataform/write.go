@@ -10,7 +10,7 @@ import "github.com/xmppd/xmppd/wire"
 func (f *Form) AppendXML(b []byte) []byte {
 	b = append(b, "<x xmlns='"+NS+"'"...)
 	if f.Type != "" {
-		b = appendAttr(b, "type", string(f.Type))
+		b = wire.AppendAttr(b, "type", string(f.Type))
 	}
 	b = append(b, '>')
 	if f.Title != "" {
@@ -52,13 +52,13 @@ func appendFields(b []byte, fields []Field) []byte {
 		fl := &fields[i]
 		b = append(b, "<field"...)
 		if fl.Var != "" {
-			b = appendAttr(b, "var", fl.Var)
+			b = wire.AppendAttr(b, "var", fl.Var)
 		}
 		if fl.Type != "" {
-			b = appendAttr(b, "type", string(fl.Type))
+			b = wire.AppendAttr(b, "type", string(fl.Type))
 		}
 		if fl.Label != "" {
-			b = appendAttr(b, "label", fl.Label)
+			b = wire.AppendAttr(b, "label", fl.Label)
 		}
 		if fl.Desc == "" && !fl.Required && len(fl.Values) == 0 && len(fl.Options) == 0 {
 			b = append(b, "/>"...)
@@ -77,7 +77,7 @@ func appendFields(b []byte, fields []Field) []byte {
 		for _, o := range fl.Options {
 			b = append(b, "<option"...)
 			if o.Label != "" {
-				b = appendAttr(b, "label", o.Label)
+				b = wire.AppendAttr(b, "label", o.Label)
 			}
 			b = append(b, '>')
 			b = appendElem(b, "value", o.Value)
@@ -86,14 +86,6 @@ func appendFields(b []byte, fields []Field) []byte {
 		b = append(b, "</field>"...)
 	}
 	return b
-}
-
-func appendAttr(b []byte, name, value string) []byte {
-	b = append(b, ' ')
-	b = append(b, name...)
-	b = append(b, "='"...)
-	b = wire.AppendEscapedAttr(b, value)
-	return append(b, '\'')
 }
 
 func appendElem(b []byte, name, text string) []byte {

@@ -9,6 +9,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
 )
 
 // XEP-0402 bookmarks and their compatibility views (§5.3):
@@ -99,7 +100,7 @@ func fromV1(it storage.PubSubItem) (bookmark, bool) {
 func (b *bookmark) v1Payload() []byte {
 	out := []byte("<conference xmlns='" + NSBookmarks + "'")
 	if b.name != "" {
-		out = appendAttr(out, "name", b.name)
+		out = wire.AppendAttr(out, "name", b.name)
 	}
 	if b.autojoin {
 		out = append(out, " autojoin='true'"...)
@@ -159,11 +160,11 @@ func parseLegacy(x []byte) (legacy, bool) {
 func (l *legacy) xml() []byte {
 	out := []byte("<storage xmlns='" + NSLegacyBookmarks + "'>")
 	for _, b := range l.confs {
-		out = appendAttr(append(out, "<conference"...), "jid", b.jid)
+		out = wire.AppendAttr(append(out, "<conference"...), "jid", b.jid)
 		if b.name != "" {
-			out = appendAttr(out, "name", b.name)
+			out = wire.AppendAttr(out, "name", b.name)
 		}
-		out = appendAttr(out, "autojoin", map[bool]string{true: "true", false: "false"}[b.autojoin])
+		out = wire.AppendAttr(out, "autojoin", map[bool]string{true: "true", false: "false"}[b.autojoin])
 		if b.nick == "" && b.password == "" {
 			out = append(out, "/>"...)
 			continue

@@ -504,7 +504,7 @@ func (m *Module) discover(s router.Session, c caps) (discoInfo, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.QueryTimeout)
 	defer cancel()
-	payload := appendAttr([]byte("<query xmlns='"+nsDiscoInfo+"'"), "node", c.Node+"#"+c.Ver)
+	payload := wire.AppendAttr([]byte("<query xmlns='"+nsDiscoInfo+"'"), "node", c.Node+"#"+c.Ver)
 	payload = append(payload, "/>"...)
 	ans, err := m.r.Query(ctx, from, full, "get", payload)
 	if err != nil || ans.Type != "result" {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
 )
 
 // Service discovery on an account's bare JID (XEP-0163 §3, XEP-0060 §5).
@@ -23,7 +24,7 @@ func (m *Module) discoInfo(c *router.Context) {
 	if q == "" {
 		b = append(b, "><identity category='account' type='registered'/><identity category='pubsub' type='pep'/>"...)
 		for _, f := range m.r.Features(router.ToBare) {
-			b = appendAttr(append(b, "<feature"...), "var", f)
+			b = wire.AppendAttr(append(b, "<feature"...), "var", f)
 			b = append(b, "/>"...)
 		}
 		c.Reply(append(b, "</query>"...))
@@ -39,7 +40,7 @@ func (m *Module) discoInfo(c *router.Context) {
 		c.Error("cancel", "item-not-found", "")
 		return
 	}
-	b = appendAttr(b, "node", q)
+	b = wire.AppendAttr(b, "node", q)
 	b = append(b, "><identity category='pubsub' type='leaf'/><feature var='"+NSPubSub+"'/>"...)
 	c.Reply(append(b, "</query>"...))
 }
@@ -69,8 +70,8 @@ func (m *Module) discoItems(c *router.Context) {
 			if k.check(c, &cfg) != accessOK {
 				continue
 			}
-			b = appendAttr(append(b, "<item"...), "jid", owner)
-			b = appendAttr(b, "node", n.Name)
+			b = wire.AppendAttr(append(b, "<item"...), "jid", owner)
+			b = wire.AppendAttr(b, "node", n.Name)
 			b = append(b, "/>"...)
 		}
 		c.Reply(append(b, "</query>"...))
@@ -90,11 +91,11 @@ func (m *Module) discoItems(c *router.Context) {
 		m.internal(c, "reading items", err)
 		return
 	}
-	b = appendAttr(b, "node", q)
+	b = wire.AppendAttr(b, "node", q)
 	b = append(b, '>')
 	for _, it := range items {
-		b = appendAttr(append(b, "<item"...), "jid", owner)
-		b = appendAttr(b, "name", it.ID)
+		b = wire.AppendAttr(append(b, "<item"...), "jid", owner)
+		b = wire.AppendAttr(b, "name", it.ID)
 		b = append(b, "/>"...)
 	}
 	c.Reply(append(b, "</query>"...))

@@ -11,6 +11,7 @@ import (
 	"github.com/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/wire"
 )
 
 // Fixed limits on names.
@@ -263,9 +264,9 @@ func (m *Module) publish(c *router.Context, pub, opts *etree.Element) {
 		return
 	}
 	b := []byte("<pubsub xmlns='" + NSPubSub + "'><publish")
-	b = appendAttr(b, "node", node)
+	b = wire.AppendAttr(b, "node", node)
 	b = append(b, "><item"...)
-	b = appendAttr(b, "id", id)
+	b = wire.AppendAttr(b, "id", id)
 	b = append(b, "/></publish></pubsub>"...)
 	c.Reply(b)
 
@@ -374,7 +375,7 @@ func (m *Module) items(c *router.Context, e *etree.Element) {
 		return
 	}
 	b := []byte("<pubsub xmlns='" + NSPubSub + "'><items")
-	b = appendAttr(b, "node", node)
+	b = wire.AppendAttr(b, "node", node)
 	b = append(b, '>')
 	for _, it := range list {
 		b = appendItem(b, it, true)
@@ -386,7 +387,7 @@ func (m *Module) items(c *router.Context, e *etree.Element) {
 // appendItem writes <item id='…'>payload</item>.
 func appendItem(b []byte, it storage.PubSubItem, payload bool) []byte {
 	b = append(b, "<item"...)
-	b = appendAttr(b, "id", it.ID)
+	b = wire.AppendAttr(b, "id", it.ID)
 	if !payload || len(it.Payload) == 0 {
 		return append(b, "/>"...)
 	}
@@ -518,7 +519,7 @@ func (m *Module) configureGet(c *router.Context, e *etree.Element) {
 	}
 	cfg := configFromMap(n.Config)
 	b := []byte("<pubsub xmlns='" + NSOwner + "'><configure")
-	b = appendAttr(b, "node", node)
+	b = wire.AppendAttr(b, "node", node)
 	b = append(b, '>')
 	b = appendForm(b, "form", NSNodeConfig, cfg.formFields())
 	b = append(b, "</configure></pubsub>"...)
@@ -587,7 +588,7 @@ func (m *Module) deleteNode(c *router.Context, e *etree.Element) {
 		return
 	}
 	c.Reply(nil)
-	inner := appendAttr([]byte("<delete"), "node", node)
+	inner := wire.AppendAttr([]byte("<delete"), "node", node)
 	inner = append(inner, "/>"...)
 	m.send(c, owner, targets, inner, nil)
 	m.afterChange(c, owner, node)
@@ -613,7 +614,7 @@ func (m *Module) purge(c *router.Context, e *etree.Element) {
 	}
 	c.Reply(nil)
 	if cfg.DeliverNotifications {
-		inner := appendAttr([]byte("<purge"), "node", node)
+		inner := wire.AppendAttr([]byte("<purge"), "node", node)
 		inner = append(inner, "/>"...)
 		m.send(c, owner, m.recipients(c, owner, node, &cfg), inner, nil)
 	}

@@ -90,9 +90,9 @@ func (m *Module) route(ctx context.Context, from, to jid.JID, inner, extra []byt
 	fs, ts := from.String(), to.String()
 	b := make([]byte, 0, 128+len(inner)+len(extra)+len(fs)+len(ts))
 	b = append(b, "<message type='headline'"...)
-	b = appendAttr(b, "from", fs)
-	b = appendAttr(b, "to", ts)
-	b = appendAttr(b, "id", id)
+	b = wire.AppendAttr(b, "from", fs)
+	b = wire.AppendAttr(b, "to", ts)
+	b = wire.AppendAttr(b, "id", id)
 	b = append(b, "><event xmlns='"+NSEvent+"'>"...)
 	b = append(b, inner...)
 	b = append(b, "</event>"...)
@@ -107,7 +107,7 @@ func (m *Module) route(ctx context.Context, from, to jid.JID, inner, extra []byt
 
 // itemsEvent is <items node='…'>…</items> around the given items.
 func itemsEvent(node string, items []storage.PubSubItem, payloads bool) []byte {
-	b := appendAttr([]byte("<items"), "node", node)
+	b := wire.AppendAttr([]byte("<items"), "node", node)
 	b = append(b, '>')
 	for _, it := range items {
 		b = appendItem(b, it, payloads)
@@ -124,7 +124,7 @@ func (m *Module) notifyItem(ctx context.Context, owner, node string, cfg nodeCon
 	inner := itemsEvent(node, []storage.PubSubItem{it}, cfg.DeliverPayloads)
 	var replyTo []byte
 	if publisher != "" {
-		replyTo = appendAttr([]byte("<addresses xmlns='"+nsAddress+"'><address type='replyto'"), "jid", publisher)
+		replyTo = wire.AppendAttr([]byte("<addresses xmlns='"+nsAddress+"'><address type='replyto'"), "jid", publisher)
 		replyTo = append(replyTo, "/></addresses>"...)
 	}
 	m.send(ctx, owner, m.recipients(ctx, owner, node, &cfg), inner, func(t target) []byte {
@@ -140,10 +140,10 @@ func (m *Module) notifyRetract(ctx context.Context, owner, node string, cfg node
 	if !cfg.DeliverNotifications || len(ids) == 0 {
 		return
 	}
-	b := appendAttr([]byte("<items"), "node", node)
+	b := wire.AppendAttr([]byte("<items"), "node", node)
 	b = append(b, '>')
 	for _, id := range ids {
-		b = appendAttr(append(b, "<retract"...), "id", id)
+		b = wire.AppendAttr(append(b, "<retract"...), "id", id)
 		b = append(b, "/>"...)
 	}
 	b = append(b, "</items>"...)
@@ -195,8 +195,8 @@ func (m *Module) sendLast(s router.Session, nodes []string) {
 				continue
 			}
 			inner := itemsEvent(l.Node.Name, []storage.PubSubItem{l.Item}, cfg.DeliverPayloads)
-			delay := appendAttr([]byte("<delay xmlns='"+nsDelay+"'"), "stamp", l.Item.Published.UTC().Format(time.RFC3339Nano))
-			delay = appendAttr(delay, "from", owner)
+			delay := wire.AppendAttr([]byte("<delay xmlns='"+nsDelay+"'"), "stamp", l.Item.Published.UTC().Format(time.RFC3339Nano))
+			delay = wire.AppendAttr(delay, "from", owner)
 			delay = append(delay, "/>"...)
 			m.route(ctx, from, full, inner, delay)
 		}

@@ -256,7 +256,7 @@ func fail(c *router.Context, errType, cond, app, feature string) {
 	}
 	extra := []byte("<" + app + " xmlns='" + NSErrors + "'")
 	if feature != "" {
-		extra = appendAttr(extra, "feature", feature)
+		extra = wire.AppendAttr(extra, "feature", feature)
 	}
 	extra = append(extra, "/>"...)
 	i := bytes.LastIndex(raw, []byte("</error>"))

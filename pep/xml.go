@@ -130,15 +130,6 @@ func parsePayload(b []byte) *etree.Element {
 	return doc.Root()
 }
 
-// appendAttr appends " name='value'" (escaped).
-func appendAttr(b []byte, name, value string) []byte {
-	b = append(b, ' ')
-	b = append(b, name...)
-	b = append(b, "='"...)
-	b = wire.AppendEscapedAttr(b, value)
-	return append(b, '\'')
-}
-
 // appendText appends escaped character data.
 func appendText(b []byte, s string) []byte { return wire.AppendEscapedText(b, s) }
 

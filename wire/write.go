@@ -62,10 +62,16 @@ func appendEscaped(dst []byte, s string, attr bool) []byte {
 	return append(dst, s[last:]...)
 }
 
+// appendAttr is AppendAttr leaving out an empty value.
 func appendAttr(dst []byte, name, value string) []byte {
 	if value == "" {
 		return dst
 	}
+	return AppendAttr(dst, name, value)
+}
+
+// AppendAttr appends " name='value'" to dst, value escaped.
+func AppendAttr(dst []byte, name, value string) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, name...)
 	dst = append(dst, "='"...)

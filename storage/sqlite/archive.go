@@ -688,11 +688,12 @@ const maxEncBuf = 4 << 20
 // parameters each, well under SQLite's limit of 32766).
 const insertChunk = 128
 
-// insertSQL returns the INSERT statement for n rows.
-func insertSQL(n int) string {
+// insertSQL returns the INSERT statement for n rows into table (archive_tail,
+// or archive for BulkAppend).
+func insertSQL(table string, n int) string {
 	var b strings.Builder
 	b.Grow(96 + n*18)
-	b.WriteString("INSERT INTO archive_tail (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
+	b.WriteString("INSERT INTO " + table + " (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
@@ -711,7 +712,7 @@ func insertSQL(n int) string {
 // cache.
 var insertSQLs = func() (s [8]string) {
 	for k := range s {
-		s[k] = insertSQL(1 << k)
+		s[k] = insertSQL("archive_tail", 1<<k)
 	}
 	return s
 }()

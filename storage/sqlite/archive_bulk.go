@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/storage"
@@ -69,18 +68,7 @@ func (s *Store) BulkAppend(ctx context.Context, msgs []storage.ArchiveMessage) e
 		return fmt.Errorf("sqlite: BulkAppend: seq %d already on disk (another process appends to the archive)", last)
 	}
 	const chunk = 128
-	stmt := func(n int) string {
-		var b strings.Builder
-		b.WriteString("INSERT INTO archive (seq, owner, with_bare, with_res, outgoing, msg_id, origin_id, stanza) VALUES ")
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?,?,?,?,?,?,?,?)")
-		}
-		return b.String()
-	}
-	full, one := stmt(chunk), stmt(1)
+	full, one := insertSQL("archive", chunk), insertSQL("archive", 1)
 	vals := make([]any, 0, 8*chunk)
 	for i := range msgs {
 		m := &msgs[i]
