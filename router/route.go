@@ -242,27 +242,30 @@ func (r *Router) OnSuspended(f func(Session)) {
 }
 
 // SessionSuspended runs the OnSuspended callbacks.
-func (r *Router) SessionSuspended(s Session) { r.run(r.suspended, s) }
+func (r *Router) SessionSuspended(s Session) { r.run(&r.suspended, s) }
 
 // SessionBound, SessionUnbound and SessionAvailable are called by session
 // code to run the lifecycle callbacks.
-func (r *Router) SessionBound(s Session)     { r.run(r.bound, s) }
-func (r *Router) SessionUnbound(s Session)   { r.run(r.unbound, s) }
-func (r *Router) SessionAvailable(s Session) { r.run(r.available, s) }
+func (r *Router) SessionBound(s Session)     { r.run(&r.bound, s) }
+func (r *Router) SessionUnbound(s Session)   { r.run(&r.unbound, s) }
+func (r *Router) SessionAvailable(s Session) { r.run(&r.available, s) }
 
-func (r *Router) run(fs []func(Session), s Session) {
+// run calls the callbacks in *list, read under the hook lock (a module may
+// register one while sessions come and go).
+func (r *Router) run(list *[]func(Session), s Session) {
 	r.hmu.RLock()
-	fs = fs[:len(fs):len(fs)]
+	fs := (*list)[:len(*list):len(*list)]
 	r.hmu.RUnlock()
 	for _, f := range fs {
 		f(s)
 	}
 }
 
-func (r *Router) hooks(list []Hook) []Hook {
+// hooks returns *list, read under the hook lock.
+func (r *Router) hooks(list *[]Hook) []Hook {
 	r.hmu.RLock()
 	defer r.hmu.RUnlock()
-	return list[:len(list):len(list)]
+	return (*list)[:len(*list):len(*list)]
 }
 
 func runHooks(hs []Hook, c *Context) bool {
@@ -277,7 +280,7 @@ func runHooks(hs []Hook, c *Context) bool {
 // Route delivers a stamped stanza by RFC 6121 §8.
 func (r *Router) Route(c *Context) {
 	st := c.Stanza
-	if c.Origin != nil && runHooks(r.hooks(r.outbound[st.Kind]), c) {
+	if c.Origin != nil && runHooks(r.hooks(&r.outbound[st.Kind]), c) {
 		return
 	}
 	to := c.To
@@ -305,7 +308,7 @@ func (r *Router) Route(c *Context) {
 		r.routeServer(c)
 		return
 	}
-	if runHooks(r.hooks(r.inbound[st.Kind]), c) {
+	if runHooks(r.hooks(&r.inbound[st.Kind]), c) {
 		return
 	}
 	if to.Resourcepart() == "" {
@@ -435,7 +438,7 @@ func (r *Router) deliverMessage(c *Context, bare string) {
 	if delivered || st.Type == "headline" {
 		return
 	}
-	if runHooks(r.hooks(r.offline), c) {
+	if runHooks(r.hooks(&r.offline), c) {
 		return
 	}
 	c.Error("cancel", "service-unavailable", "")
@@ -509,7 +512,7 @@ func (r *Router) Requeue(ctx context.Context, st *wire.Stanza) {
 		return
 	}
 	c := &Context{Context: ctx, Router: r, Stanza: st, From: from, To: to.Bare()}
-	if !runHooks(r.hooks(r.offline), c) {
+	if !runHooks(r.hooks(&r.offline), c) {
 		r.log.Warn("message lost: no offline storage took it", "to", st.To)
 	}
 }
