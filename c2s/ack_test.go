@@ -46,6 +46,21 @@ func newHolder(e *servertest.Env) *holder {
 	return h
 }
 
+// holdPair starts a server (configured by cfg, may be nil) with a holder,
+// alice/phone logged in with XEP-0198 enabled and bob/phone logged in.
+func holdPair(t *testing.T, cfg func(*conf.Config)) (*servertest.Env, *holder, *client.Client, *client.Client) {
+	t.Helper()
+	e := servertest.Start(t, cfg)
+	e.AddUser("alice", "secret-pw")
+	e.AddUser("bob", "secret-pw")
+	h := newHolder(e)
+	a := e.Login("alice", "secret-pw", "phone")
+	if _, err := a.EnableSM(timeout, false); err != nil {
+		t.Fatal(err)
+	}
+	return e, h, a, e.Login("bob", "secret-pw", "phone")
+}
+
 // release completes the write held for body (it must have been routed).
 func (h *holder) release(t *testing.T, body string) {
 	t.Helper()
@@ -166,15 +181,7 @@ func TestAckWaitsForHeldWrite(t *testing.T) {
 // TestAckCountsInOrder: h never passes a stanza whose write is pending,
 // even when later stanzas (held or not) are done.
 func TestAckCountsInOrder(t *testing.T) {
-	e := servertest.Start(t, nil)
-	e.AddUser("alice", "secret-pw")
-	e.AddUser("bob", "secret-pw")
-	h := newHolder(e)
-	a := e.Login("alice", "secret-pw", "phone")
-	if _, err := a.EnableSM(timeout, false); err != nil {
-		t.Fatal(err)
-	}
-	_ = e.Login("bob", "secret-pw", "phone")
+	_, h, a, _ := holdPair(t, nil)
 	_ = a.Send(msg("bob@localhost/phone", "hold:a")) // 1
 	_ = a.Send(msg("bob@localhost/phone", "u1"))     // 2
 	_ = a.Send("<r xmlns='urn:xmpp:sm:3'/>")
@@ -200,15 +207,7 @@ func TestAckCountsInOrder(t *testing.T) {
 // handled, with the count of what is handled then, while a later write is
 // still pending.
 func TestAckPartial(t *testing.T) {
-	e := servertest.Start(t, nil)
-	e.AddUser("alice", "secret-pw")
-	e.AddUser("bob", "secret-pw")
-	h := newHolder(e)
-	a := e.Login("alice", "secret-pw", "phone")
-	if _, err := a.EnableSM(timeout, false); err != nil {
-		t.Fatal(err)
-	}
-	_ = e.Login("bob", "secret-pw", "phone")
+	_, h, a, _ := holdPair(t, nil)
 	_ = a.Send(msg("bob@localhost/phone", "hold:a")) // 1
 	_ = a.Send(msg("bob@localhost/phone", "u1"))     // 2
 	_ = a.Send("<r xmlns='urn:xmpp:sm:3'/>")
@@ -263,15 +262,7 @@ func TestResumeReportsDurableCount(t *testing.T) {
 // pending writes, the session is not read: a stanza sent after the bound is
 // routed only once a write is done.
 func TestUnackedWritesPushBack(t *testing.T) {
-	e := servertest.Start(t, func(c *conf.Config) { c.Limits.UnackedWrites = 2 })
-	e.AddUser("alice", "secret-pw")
-	e.AddUser("bob", "secret-pw")
-	h := newHolder(e)
-	a := e.Login("alice", "secret-pw", "phone")
-	if _, err := a.EnableSM(timeout, false); err != nil {
-		t.Fatal(err)
-	}
-	b := e.Login("bob", "secret-pw", "phone")
+	e, h, a, b := holdPair(t, func(c *conf.Config) { c.Limits.UnackedWrites = 2 })
 	paused := make(chan struct{}, 1)
 	c2s.OnHoldPause(t, func(jid string) {
 		if jid == "alice@localhost/phone" {
@@ -328,15 +319,7 @@ func TestUnackedWritesPushBack(t *testing.T) {
 // waits for a held write gets its <a/> once the write is done, then the
 // server's stream close.
 func TestAckBeforeStreamClose(t *testing.T) {
-	e := servertest.Start(t, nil)
-	e.AddUser("alice", "secret-pw")
-	e.AddUser("bob", "secret-pw")
-	h := newHolder(e)
-	a := e.Login("alice", "secret-pw", "phone")
-	if _, err := a.EnableSM(timeout, false); err != nil {
-		t.Fatal(err)
-	}
-	_ = e.Login("bob", "secret-pw", "phone")
+	_, h, a, _ := holdPair(t, nil)
 	_ = a.Send(msg("bob@localhost/phone", "hold:1")) // 1
 	_ = a.Send("<r xmlns='urn:xmpp:sm:3'/>")
 	noAck(t, a, "m1") // 2
